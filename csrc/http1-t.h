@@ -65,7 +65,7 @@ struct flb_http_header {
 #define FLB_HTTP_F_CONN_CLOSE     0x0008u /* Connection lists "close" */
 #define FLB_HTTP_F_CONN_KEEPALIVE 0x0010u /* Connection lists "keep-alive" */
 #define FLB_HTTP_F_CONN_UPGRADE   0x0020u /* Connection lists "upgrade" */
-#define FLB_HTTP_F_KEEP_ALIVE     0x0040u /* persistent per version + Connection */
+#define FLB_HTTP_F_KEEP_ALIVE     0x0040u /* persistent per version + Connection (never for 1.0 + TE) */
 #define FLB_HTTP_F_EXPECT_CONTINUE 0x0080u /* Expect: 100-continue */
 #define FLB_HTTP_F_HAS_UPGRADE    0x0100u /* an Upgrade field was present */
 

@@ -551,6 +551,10 @@ static int hp_transfer_encoding(struct hp *h, const char *v, size_t n, const cha
 			}
 			p = q;
 		}
+		/* p is past the element and its trailing OWS: the element must end
+		 * here before it counts, so a malformed one is a syntax error. */
+		if (p != e && *p != ',')
+			return hp_fail(h, at, FLB_HTTP_E_TE_SYNTAX);
 		if (chunked) {
 			if (h->flags & HF_TE_CHUNKED)
 				return hp_fail(h, at, FLB_HTTP_E_TE_CHUNKED_TWICE);
@@ -558,11 +562,8 @@ static int hp_transfer_encoding(struct hp *h, const char *v, size_t n, const cha
 		} else {
 			h->flags &= ~FLB_HTTP_F_CHUNKED;
 		}
-		/* p is past the element and its trailing OWS. */
 		if (p == e)
 			return 0;
-		if (*p != ',')
-			return hp_fail(h, at, FLB_HTTP_E_TE_SYNTAX);
 		for (p++; p < e && is_ws(*p); p++)
 			;
 		if (p == e)
@@ -725,8 +726,11 @@ static int hp_finish(struct hp *h, const char *eol, size_t n)
 		if (msg->minor_version == 1 && !(f & HF_HOST))
 			return hp_fail(h, eol, FLB_HTTP_E_HOST);
 	}
+	/* RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+	 * framing; the connection must close after it. */
 	if (!(f & FLB_HTTP_F_CONN_CLOSE) &&
-	    (msg->minor_version == 1 || (f & FLB_HTTP_F_CONN_KEEPALIVE)))
+	    (msg->minor_version == 1 || (f & FLB_HTTP_F_CONN_KEEPALIVE)) &&
+	    !(msg->minor_version == 0 && (f & FLB_HTTP_F_HAS_TE)))
 		f |= FLB_HTTP_F_KEEP_ALIVE;
 	msg->flags = f & HF_PUBLIC;
 	msg->content_length = h->cl;

@@ -4,19 +4,14 @@ It maps C results onto Python objects and errors onto ParseError; every
 decision about validity is made in C.  The public module is fastlb.http.
 """
 
+cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.list cimport PyList_New
 from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
-
-
-cdef extern from "Python.h":
-    void PyObject_GC_UnTrack(void *op)
-from cpython.ref cimport Py_INCREF
-from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcpy
 
 # Names of enum flb_http_err, in order (csrc/http1-t.h); ParseError.code.
 ERROR_CODES = (
@@ -38,73 +33,150 @@ cdef enum:
 cdef tuple HTTP_10 = (1, 0)
 cdef tuple HTTP_11 = (1, 1)
 
-# Common field names and methods, as clients spell them.  A parsed name equal
-# to one of these (byte for byte) is returned as the shared bytes object
-# instead of a new one: bytes are immutable, so this only saves allocations.
-cdef tuple _COMMON = tuple(
-    spelling
-    for name in (
-        b"Host", b"User-Agent", b"Accept", b"Accept-Language", b"Accept-Encoding",
-        b"Accept-Charset", b"Referer", b"Cookie", b"Connection", b"Keep-Alive",
-        b"Upgrade-Insecure-Requests", b"Content-Type", b"Content-Length",
-        b"Transfer-Encoding", b"Cache-Control", b"Pragma", b"Origin", b"Authorization",
-        b"If-None-Match", b"If-Modified-Since", b"If-Match", b"If-Range", b"Range",
-        b"X-Forwarded-For", b"X-Forwarded-Proto", b"X-Forwarded-Host", b"X-Real-IP",
-        b"X-Request-Id", b"X-Requested-With", b"Forwarded", b"Via", b"TE", b"Trailer",
-        b"Upgrade", b"Expect", b"DNT", b"Priority", b"Sec-Fetch-Site", b"Sec-Fetch-Mode",
-        b"Sec-Fetch-Dest", b"Sec-Fetch-User", b"Sec-CH-UA", b"Sec-CH-UA-Mobile",
-        b"Sec-CH-UA-Platform", b"Sec-WebSocket-Key", b"Sec-WebSocket-Version",
-        b"Sec-WebSocket-Accept", b"Sec-WebSocket-Extensions", b"Sec-WebSocket-Protocol",
-        b"Date", b"Server", b"Location", b"Set-Cookie", b"Vary", b"ETag", b"Last-Modified",
-        b"Expires", b"Age", b"Content-Encoding", b"Content-Range", b"Content-Disposition",
-        b"Content-Security-Policy", b"Strict-Transport-Security", b"Access-Control-Allow-Origin",
-        b"X-Content-Type-Options", b"X-Frame-Options", b"X-Powered-By", b"WWW-Authenticate",
-        b"Proxy-Authorization", b"Proxy-Connection", b"Alt-Svc",
-        b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"CONNECT",
-        b"TRACE", b"OK",
-    )
-    for spelling in dict.fromkeys((name, name.lower()))
+# An HPACK-like static table (RFC 7541 Appendix A keeps one for the same
+# reason): field names, methods and short field values that clients send
+# over and over.  A parsed slice equal to one of them, byte for byte, is
+# returned as the shared bytes object instead of a new one; bytes are
+# immutable, so this only saves allocations.
+_NAMES = (
+    b"Host", b"User-Agent", b"Accept", b"Accept-Language", b"Accept-Encoding",
+    b"Accept-Charset", b"Referer", b"Cookie", b"Connection", b"Keep-Alive",
+    b"Upgrade-Insecure-Requests", b"Content-Type", b"Content-Length",
+    b"Transfer-Encoding", b"Cache-Control", b"Pragma", b"Origin", b"Authorization",
+    b"If-None-Match", b"If-Modified-Since", b"If-Match", b"If-Range", b"Range",
+    b"X-Forwarded-For", b"X-Forwarded-Proto", b"X-Forwarded-Host", b"X-Real-IP",
+    b"X-Request-Id", b"X-Requested-With", b"Forwarded", b"Via", b"TE", b"Trailer",
+    b"Upgrade", b"Expect", b"DNT", b"Priority", b"Sec-Fetch-Site", b"Sec-Fetch-Mode",
+    b"Sec-Fetch-Dest", b"Sec-Fetch-User", b"Sec-CH-UA", b"Sec-CH-UA-Mobile",
+    b"Sec-CH-UA-Platform", b"Sec-WebSocket-Key", b"Sec-WebSocket-Version",
+    b"Sec-WebSocket-Accept", b"Sec-WebSocket-Extensions", b"Sec-WebSocket-Protocol",
+    b"Date", b"Server", b"Location", b"Set-Cookie", b"Vary", b"ETag", b"Last-Modified",
+    b"Expires", b"Age", b"Content-Encoding", b"Content-Range", b"Content-Disposition",
+    b"Content-Security-Policy", b"Strict-Transport-Security", b"Access-Control-Allow-Origin",
+    b"X-Content-Type-Options", b"X-Frame-Options", b"X-Powered-By", b"WWW-Authenticate",
+    b"Proxy-Authorization", b"Proxy-Connection", b"Alt-Svc",
+)
+_METHODS = (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"CONNECT",
+            b"TRACE")
+_VALUES = (
+    b"keep-alive", b"close", b"upgrade", b"websocket", b"0", b"1", b"13", b"*", b"*/*",
+    b"gzip", b"deflate", b"br", b"zstd", b"identity", b"gzip, deflate", b"gzip, deflate, br",
+    b"gzip, deflate, br, zstd", b"chunked", b"trailers", b"no-cache", b"no-store", b"max-age=0",
+    b"100-continue", b"application/json", b"text/html", b"text/plain", b"text/css",
+    b"application/javascript", b"application/x-www-form-urlencoded", b"XMLHttpRequest",
+    b"en-US,en;q=0.9", b"en-US,en;q=0.5", b"en-US", b"en", b"?0", b"?1", b'"Linux"',
+    b'"Windows"', b'"macOS"', b'"Android"', b"document", b"navigate", b"same-origin",
+    b"same-site", b"cross-site", b"none", b"cors", b"no-cors", b"empty", b"script", b"style",
+    b"image", b"u=0, i", b"u=1", b"u=1, i", b"bytes", b"nosniff", b"DENY", b"SAMEORIGIN",
+    b"http", b"https", b"OK", b"Not Found", b"nginx",
 )
 
+cdef tuple _STATIC = tuple(dict.fromkeys(
+    spelling
+    for word in _NAMES + _METHODS + _VALUES
+    for spelling in (word, word.lower())
+))
+
 cdef enum:
-    INTERN_SLOTS = 512   # open-addressing table, a power of two > 2 x len(_COMMON)
+    STATIC_SLOTS = 1024      # open addressing, a power of two > 2 x len(_STATIC)
+    STATIC_MAX_LEN = 40      # longer slices are never looked up
 
-# Borrowed pointers into _COMMON (which keeps them alive); NULL = empty slot.
-cdef PyObject *_intern_table[INTERN_SLOTS]
+# Borrowed pointers into _STATIC (which keeps them alive); NULL = empty slot.
+cdef PyObject *_static_table[STATIC_SLOTS]
 
 
-cdef inline unsigned int _intern_slot(const char *p, Py_ssize_t n) noexcept nogil:
+cdef inline unsigned int _static_slot(const char *p, Py_ssize_t n) noexcept nogil:
     return (<unsigned int>n * 31u + <unsigned char>p[0] * 7u
-            + <unsigned char>p[n - 1] * 131u) & (INTERN_SLOTS - 1)
+            + <unsigned char>p[n - 1] * 131u) & (STATIC_SLOTS - 1)
 
 
-cdef void _intern_init():
+cdef void _static_init():
     cdef bytes b
     cdef unsigned int i
-    for b in _COMMON:
-        i = _intern_slot(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
-        while _intern_table[i] != NULL:
-            i = (i + 1) & (INTERN_SLOTS - 1)
-        _intern_table[i] = <PyObject *>b
+    assert len(_STATIC) * 2 < STATIC_SLOTS
+    for b in _STATIC:
+        assert 0 < len(b) <= STATIC_MAX_LEN
+        i = _static_slot(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+        while _static_table[i] != NULL:
+            i = (i + 1) & (STATIC_SLOTS - 1)
+        _static_table[i] = <PyObject *>b
 
 
-_intern_init()
+_static_init()
+
+
+cdef inline bint _same(const char *a, const char *b, Py_ssize_t n) noexcept nogil:
+    """a[0..n) == b[0..n), inlined: slices are short, a libc call costs more."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if a[i] != b[i]:
+            return False
+    return True
+
+
+cdef extern from "Python.h":
+    # Raw-pointer spellings, so the header loop hands references straight to
+    # the containers that steal them, without Cython's refcount dance.
+    PyObject *raw_bytes "PyBytes_FromStringAndSize"(const char *p, Py_ssize_t n)
+    PyObject *raw_tuple_new "PyTuple_New"(Py_ssize_t n)
+    void raw_tuple_set "PyTuple_SET_ITEM"(PyObject *t, Py_ssize_t i, PyObject *o)
+    void raw_list_set "PyList_SET_ITEM"(object l, Py_ssize_t i, PyObject *o)
+    void raw_incref "Py_INCREF"(PyObject *o)
+    void raw_decref "Py_DECREF"(PyObject *o)
+    Py_ssize_t raw_bytes_size "PyBytes_GET_SIZE"(PyObject *o)
+    char *raw_bytes_data "PyBytes_AS_STRING"(PyObject *o)
+
+
+cdef inline PyObject *_new_bytes(const char *p, Py_ssize_t n) noexcept:
+    """A new reference to bytes equal to p[0..n): the static table's object
+    when there is one, else a new object.  NULL (with an exception set) when
+    out of memory."""
+    cdef unsigned int i
+    cdef PyObject *cand
+    if 0 < n <= STATIC_MAX_LEN:
+        i = _static_slot(p, n)
+        cand = _static_table[i]
+        while cand != NULL:
+            if raw_bytes_size(cand) == n and _same(raw_bytes_data(cand), p, n):
+                raw_incref(cand)
+                return cand
+            i = (i + 1) & (STATIC_SLOTS - 1)
+            cand = _static_table[i]
+    return raw_bytes(p, n)
 
 
 cdef inline object _bytes(const char *p, Py_ssize_t n):
-    """A bytes object equal to p[0..n): a shared common one when it exists."""
-    cdef unsigned int i
-    cdef PyObject *cand
-    if n > 0:
-        i = _intern_slot(p, n)
-        cand = _intern_table[i]
-        while cand != NULL:
-            if PyBytes_GET_SIZE(<object>cand) == n and \
-                    memcmp(PyBytes_AS_STRING(<object>cand), p, <size_t>n) == 0:
-                return <object>cand
-            i = (i + 1) & (INTERN_SLOTS - 1)
-            cand = _intern_table[i]
-    return PyBytes_FromStringAndSize(p, n)
+    """bytes equal to p[0..n), shared from the static table when possible."""
+    cdef PyObject *b = _new_bytes(p, n)
+    if b == NULL:
+        raise MemoryError()
+    obj = <object>b
+    raw_decref(b)
+    return obj
+
+
+cdef list _headers(const flb_http_msg *msg):
+    """The (name, value) list of a parsed head."""
+    cdef Py_ssize_t i, n = <Py_ssize_t>msg.num_headers
+    cdef list out = PyList_New(n)
+    cdef PyObject *pair
+    cdef PyObject *item
+    cdef const flb_http_header *h
+    for i in range(n):
+        h = &msg.headers[i]
+        pair = raw_tuple_new(2)
+        if pair == NULL:
+            raise MemoryError()
+        raw_list_set(out, i, pair)          # the list owns the tuple from here
+        item = _new_bytes(h.name, h.name_len)
+        if item == NULL:
+            raise MemoryError()
+        raw_tuple_set(pair, 0, item)
+        item = _new_bytes(h.value, h.value_len)
+        if item == NULL:
+            raise MemoryError()
+        raw_tuple_set(pair, 1, item)
+    return out
 
 
 class ParseError(ValueError):
@@ -118,31 +190,11 @@ class ParseError(ValueError):
 
 
 cdef object _error(int err, long offset):
+    """The ParseError for a C error code found at offset."""
     if err < 0 or err >= FLB_HTTP_E__COUNT:
         err = 0
     msg = flb_http_strerror(err).decode("ascii", "replace")
     return ParseError(f"{msg} (at byte {offset})", ERROR_CODES[err], offset)
-
-
-cdef inline list _headers(const flb_http_msg *msg):
-    cdef Py_ssize_t i, n = <Py_ssize_t>msg.num_headers
-    cdef list out = PyList_New(n)
-    cdef tuple pair
-    cdef bytes name, value
-    for i in range(n):
-        name = _bytes(msg.headers[i].name, msg.headers[i].name_len)
-        value = PyBytes_FromStringAndSize(msg.headers[i].value, msg.headers[i].value_len)
-        pair = PyTuple_New(2)
-        Py_INCREF(name)
-        PyTuple_SET_ITEM(pair, 0, name)
-        Py_INCREF(value)
-        PyTuple_SET_ITEM(pair, 1, value)
-        # A tuple of two bytes cannot be part of a cycle: untrack it now, as
-        # the collector itself would on its first pass.
-        PyObject_GC_UnTrack(<void *>pair)
-        Py_INCREF(pair)
-        PyList_SET_ITEM(out, i, pair)
-    return out
 
 
 cdef inline object _content_length(const flb_http_msg *msg):
@@ -151,6 +203,7 @@ cdef inline object _content_length(const flb_http_msg *msg):
     return PyLong_FromLongLong(msg.content_length)
 
 
+@cython.freelist(16)
 cdef class Request:
     """A parsed request head.  Slices are copied out of the input."""
 
@@ -170,6 +223,7 @@ cdef class Request:
                 f"HTTP/{self.version[0]}.{self.version[1]} headers={len(self.headers)}>")
 
 
+@cython.freelist(16)
 cdef class Response:
     """A parsed response head."""
 
@@ -251,7 +305,9 @@ def parse_request(data, *, Py_ssize_t max_header_bytes=FLB_HTTP_DEFAULT_MAX_HEAD
         req.chunked = (msg.flags & FLB_HTTP_F_CHUNKED) != 0
         req.keep_alive = (msg.flags & FLB_HTTP_F_KEEP_ALIVE) != 0
         req.expect_continue = (msg.flags & FLB_HTTP_F_EXPECT_CONTINUE) != 0
-        req.upgrade = (msg.flags & (FLB_HTTP_F_CONN_UPGRADE | FLB_HTTP_F_HAS_UPGRADE)) == \
+        # RFC 9110 7.8: Upgrade in an HTTP/1.0 request is ignored.
+        req.upgrade = msg.minor_version == 1 and (
+            msg.flags & (FLB_HTTP_F_CONN_UPGRADE | FLB_HTTP_F_HAS_UPGRADE)) == \
             (FLB_HTTP_F_CONN_UPGRADE | FLB_HTTP_F_HAS_UPGRADE)
         return req
     finally:
@@ -276,6 +332,8 @@ def parse_response(data, *, request_method=b"GET",
     cdef int rc, status
     cdef bint has_body
     cdef bint got_view = False
+    if isinstance(request_method, str):
+        request_method = request_method.encode("ascii")
     try:
         rc = _parse(data, max_header_bytes, max_headers, flb_http_parse_response,
                     &msg, stack_hdrs, &heap_hdrs, &view, &got_view)

@@ -277,10 +277,15 @@ def _values(headers, name: bytes):
     return [v for k, v in headers if k.lower() == name]
 
 
-def _keep_alive(version, connection) -> bool:
+def _keep_alive(version, connection, codings) -> bool:
+    """HTTP/1.1 persists unless Connection lists close; HTTP/1.0 only if it
+    lists keep-alive (and not close), and never with Transfer-Encoding, which
+    an HTTP/1.0 message cannot frame (RFC 9112 6.1)."""
     if b"close" in connection:
         return False
-    return version == (1, 1) or b"keep-alive" in connection
+    if version == (1, 0):
+        return b"keep-alive" in connection and codings is None
+    return True
 
 
 # --------------------------------------------------------------------------
@@ -326,9 +331,11 @@ def parse_request(data, *, max_header_bytes: int = 65536, max_headers: int = 100
         "header_bytes": end,
         "content_length": cl,
         "chunked": chunked,
-        "keep_alive": _keep_alive(version, connection),
+        "keep_alive": _keep_alive(version, connection, codings),
         "expect_continue": any(v.lower() == b"100-continue" for v in _values(headers, b"expect")),
-        "upgrade": b"upgrade" in connection and bool(_values(headers, b"upgrade")),
+        # RFC 9110 7.8: Upgrade in an HTTP/1.0 request is ignored.
+        "upgrade": version == (1, 1) and b"upgrade" in connection
+        and bool(_values(headers, b"upgrade")),
     }
 
 
@@ -362,7 +369,7 @@ def parse_response(data, *, request_method: bytes = b"GET",
         "header_bytes": end,
         "content_length": cl,
         "chunked": chunked,
-        "keep_alive": _keep_alive(version, connection) and delimited,
+        "keep_alive": _keep_alive(version, connection, codings) and delimited,
         "has_body": body,
     }
 
@@ -376,30 +383,64 @@ def _partial(line: bytes) -> bytes:
     return line[:-1] if line.endswith(b"\r") else line
 
 
+# One of these, appended to a prefix of a chunk-ext, completes it if anything
+# can: the prefix may end after BWS, ";", a name, "=", a token, inside a
+# quoted-string or after a backslash in one.
+_EXT_COMPLETIONS = (b"", b"a", b";a", b"=a", b'"', b'a"')
+
+
+def _ext_viable(prefix: bytes) -> bool:
+    """Whether prefix is the start of some valid chunk-ext."""
+    return any(CHUNK_EXT.match(prefix + c) for c in _EXT_COMPLETIONS)
+
+
+def _ext_error(ext: bytes, complete: bool):
+    """Index of the first byte of ext that no valid chunk-ext could have
+    there (len(ext) when a complete ext stops short), or None."""
+    if complete and CHUNK_EXT.match(ext):
+        return None
+    lo, hi = 0, len(ext)  # ext[:lo] is viable; find the first k with ext[:k+1] not
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _ext_viable(ext[:mid + 1]):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < len(ext) or complete else None
+
+
+def _size_line_error(line: bytes, complete: bool):
+    """(code, index) of the first error in chunk-size [chunk-ext], or None."""
+    i = 0
+    while i < len(line) and line[i] in HEXDIG:
+        if int(line[:i + 1], 16) > INT64_MAX:
+            return "chunk_size", i
+        i += 1
+    if i == 0:
+        return ("chunk_size", 0) if line or complete else None
+    if i < len(line) and line[i] not in b"; \t\n":
+        return "chunk_size", i  # a stray CR too
+    k = _ext_error(line[i:], complete)
+    return None if k is None else ("chunk_ext", i + k)
+
+
 def _size_line(line: bytes, at: int, max_line: int, complete: bool):
     """Check chunk-size [chunk-ext] (line holds no final CRLF; when not
     complete, it is what has arrived so far).  Returns the size, or None for
-    an incomplete line.
-
-    The line may hold at most max_line bytes besides CRs.  When a line is
-    both too long and malformed, the error that comes first in the bytes
-    wins; this reference only tells them apart for malformed sizes."""
-    i = 0
-    while i < len(line) and line[i] in HEXDIG:
-        i += 1
-    if i < len(line) and (i == 0 or line[i] not in b"; \t\n"):
-        raise RefError("chunk_size", at + i)  # stray CR included
-    if i and int(line[:i], 16) > 2**63 - 1:
-        raise RefError("chunk_size", at)
-    if len(line) - line.count(b"\r") > max_line:
-        raise RefError("chunk_line_too_long", at + max_line)
+    an incomplete line.  The line may hold at most max_line bytes besides
+    CRs; whichever of a syntax error and the byte over the bound comes first
+    is reported."""
+    err = _size_line_error(line, complete)
+    non_cr = [k for k, c in enumerate(line) if c != 0x0D]
+    over = non_cr[max_line] if len(non_cr) > max_line else None
+    if over is not None and (err is None or over <= err[1]):
+        raise RefError("chunk_line_too_long", at + over)
+    if err is not None:
+        raise RefError(err[0], at + err[1])
     if not complete:
         return None
-    if i == 0:
-        raise RefError("chunk_size", at)
-    if not CHUNK_EXT.match(line[i:]):
-        raise RefError("chunk_ext", at + i)
-    return int(line[:i], 16)
+    hexdigits = len(line) - len(line.lstrip(b"0123456789abcdefABCDEF"))
+    return int(line[:hexdigits], 16)
 
 
 def _trailer_error(line: bytes, complete: bool):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,11 +10,15 @@ import sys
 import fastlb
 from fastlb.cli import main
 
+# Run children beside the installed package, not in the checkout, whose
+# fastlb/ has no compiled extensions.
+SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
+
 
 def _fastlb(*args: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("fastlb")
     cmd = [exe, *args] if exe else [sys.executable, "-m", "fastlb", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=SITE)
 
 
 def test_version() -> None:
@@ -45,6 +50,10 @@ def test_demo_runs_every_check() -> None:
 
 def test_python_dash_m() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "fastlb", "--version"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "fastlb", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=SITE,
     )
     assert proc.returncode == 0 and "fastlb" in proc.stdout

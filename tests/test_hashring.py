@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fastlb
 from fastlb.hashring import Maglev, Ring, hash64, jump
 
 U64 = 2**64 - 1
@@ -641,13 +642,16 @@ def test_bounded_excluded(cls: type) -> None:
 
 
 def _run_child(code: str) -> subprocess.CompletedProcess[str]:
-    """Run code in a child interpreter that sees the same fastlb."""
+    """Run code in a child interpreter that imports the same fastlb as this
+    one (run from the package's parent, not from the checkout)."""
+    site = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
     return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=60,
-        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+        cwd=site,
+        env=dict(os.environ, PYTHONPATH=site),
     )
 
 

@@ -191,6 +191,9 @@ def test_head_response_with_length():
     (b"1.1", [], b"X-No-Framing: 1", False),
     (b"1.1", [], b"Transfer-Encoding: gzip", False),
     (b"1.0", [b"keep-alive"], b"X-No-Framing: 1", False),
+    # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing.
+    (b"1.0", [b"keep-alive"], b"Transfer-Encoding: chunked", False),
+    (b"1.1", [b"keep-alive"], b"Transfer-Encoding: chunked", True),
 ])
 def test_keep_alive_matrix(version, connection, framing, keep_alive):
     data = resp(framing, *[b"Connection: " + c for c in connection],
@@ -281,3 +284,10 @@ def test_limits():
     data = resp(*[b"X: y"] * 10)
     parse_ok(data, max_headers=10)
     parse_bad(data, "too_many_headers", max_headers=9)
+
+
+def test_request_method_may_be_str():
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+    assert http.parse_response(data, request_method="HEAD").has_body is False
+    assert http.parse_response(data, request_method=b"HEAD").has_body is False
+    assert http.parse_response(data, request_method="GET").has_body is True

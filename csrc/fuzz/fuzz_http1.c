@@ -198,9 +198,12 @@ static void check_fields(const char *buf, const struct flb_http_msg *m, int rc, 
 	REQUIRE(!(m->flags & FLB_HTTP_F_CHUNKED) || (m->flags & FLB_HTTP_F_HAS_TE));
 	if (kind == REQ && (m->flags & FLB_HTTP_F_HAS_TE))
 		REQUIRE(m->flags & FLB_HTTP_F_CHUNKED);
+	/* Keep-alive per version and Connection, never for HTTP/1.0 with
+	 * Transfer-Encoding (RFC 9112 6.1). */
 	REQUIRE(!!(m->flags & FLB_HTTP_F_KEEP_ALIVE) ==
 	        (!(m->flags & FLB_HTTP_F_CONN_CLOSE) &&
-	         (m->minor_version == 1 || (m->flags & FLB_HTTP_F_CONN_KEEPALIVE))));
+	         (m->minor_version == 1 || (m->flags & FLB_HTTP_F_CONN_KEEPALIVE)) &&
+	         !(m->minor_version == 0 && (m->flags & FLB_HTTP_F_HAS_TE))));
 	REQUIRE(b[rc - 2] == '\r' && b[rc - 1] == '\n');
 }
 

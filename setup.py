@@ -62,6 +62,7 @@ def _ext(name: str, pyx: str) -> Extension:
 extensions = [
     _ext("fastlb._http", "fastlb/_http.pyx"),
     _ext("fastlb._hashring", "fastlb/_hashring.pyx"),
+    _ext("fastlb._engine", "fastlb/_engine.pyx"),
 ]
 
 setup(

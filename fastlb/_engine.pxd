@@ -1,0 +1,146 @@
+# C declarations of the data-plane engine (csrc/engine.h, csrc/snapshot.h,
+# csrc/stats-t.h).  Only what the binding uses is declared.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+
+
+cdef extern from "stats-t.h" nogil:
+    struct flb_lsn_stats:
+        uint64_t conn_total
+        uint64_t conn_active
+        uint64_t bytes_in
+        uint64_t bytes_out
+        uint64_t connect_fails
+        uint64_t retries
+        uint64_t rejected_noserver
+        uint64_t limit_pauses
+        uint64_t accept_errors
+
+    struct flb_srv_stats:
+        uint64_t conn_total
+        uint64_t conn_active
+        uint64_t bytes_in
+        uint64_t bytes_out
+        uint64_t connect_fails
+        uint64_t retries
+        uint64_t connect_time_us
+        uint64_t connect_count
+        uint64_t health_downs
+
+    struct flb_wrk_stats:
+        uint64_t conn_total
+        uint64_t conn_active
+        uint64_t bytes_in
+        uint64_t bytes_out
+        uint64_t connect_fails
+        uint64_t retries
+        uint64_t rejected_noserver
+        uint64_t accept_errors
+        uint64_t loops
+        uint64_t snapshots
+        uint64_t pipes_used
+        uint64_t bufs_used
+        uint64_t res_waits
+        uint64_t limit_pauses
+        uint64_t emfile_pauses
+
+
+cdef extern from "snapshot-t.h" nogil:
+    union flb_sockaddr:
+        pass
+
+    struct flb_lsock:
+        char *name
+        char *host
+        uint16_t port
+        flb_sockaddr bound_addr
+
+    struct flb_srv:
+        uint32_t active
+        uint32_t fails
+        uint64_t id
+        char *address
+
+    struct flb_listener:
+        flb_lsock *sock
+        uint32_t backend
+        uint32_t maxconn
+
+    struct flb_server:
+        flb_srv *sh
+        uint32_t weight
+        uint32_t maxconn
+        uint32_t backend
+        uint8_t state
+
+    struct flb_backend:
+        char *name
+        uint8_t algo
+        uint32_t first
+        uint32_t nsrv
+
+    struct flb_snapshot:
+        uint64_t gen
+        uint32_t nlsn
+        uint32_t nbk
+        uint32_t nsrv
+        flb_listener *lsn
+        flb_backend *bk
+        flb_server *srv
+
+    struct flb_snap_builder:
+        pass
+
+
+cdef extern from "snapshot.h" nogil:
+    flb_snap_builder *flb_snap_builder_new()
+    const char *flb_snap_builder_error(const flb_snap_builder *b)
+    void flb_snap_builder_free(flb_snap_builder *b)
+    int flb_snap_set_global(flb_snap_builder *b, uint32_t maxconn)
+    int flb_snap_add_backend(flb_snap_builder *b, const char *name, int algo,
+                             uint32_t retries, double load_factor, uint32_t max_fails,
+                             uint32_t fail_timeout_ms)
+    int flb_snap_add_server(flb_snap_builder *b, uint32_t bk, uint64_t id,
+                            const char *address, const char *host, uint16_t port,
+                            uint32_t weight, uint32_t maxconn, int state)
+    int flb_snap_add_listener(flb_snap_builder *b, const char *name, const char *host,
+                              uint16_t port, int mode, uint32_t bk,
+                              uint32_t connect_timeout_ms, uint32_t idle_timeout_ms,
+                              uint32_t maxconn)
+    void flb_snapshot_release(flb_snapshot *s)
+    int flb_algo_from_name(const char *name)
+    int flb_state_from_name(const char *name)
+    int flb_mode_from_name(const char *name)
+    const char *flb_state_name(int state)
+    const char *flb_algo_name(int algo)
+    const char *flb_sockaddr_host(const flb_sockaddr *sa, char *buf, size_t len,
+                                  uint16_t *port)
+
+
+cdef extern from "engine.h" nogil:
+    struct flb_engine_params:
+        uint32_t workers
+        uint32_t max_conns
+        uint32_t max_pipes
+        uint32_t max_free_pipes
+        uint32_t max_bufs
+        uint32_t max_free_bufs
+        uint32_t max_free_conns
+        uint32_t accept_batch
+        int backlog
+        uint32_t no_splice
+
+    struct flb_engine:
+        pass
+
+    void flb_engine_params_default(flb_engine_params *p)
+    flb_engine *flb_engine_new(const flb_engine_params *p, char *err, size_t errlen)
+    int flb_engine_start(flb_engine *e, flb_snap_builder *b, char *err, size_t errlen)
+    int flb_engine_update(flb_engine *e, flb_snap_builder *b, char *err, size_t errlen)
+    int flb_engine_stop(flb_engine *e, uint32_t drain_ms)
+    void flb_engine_free(flb_engine *e)
+    flb_snapshot *flb_engine_snapshot(flb_engine *e)
+    void flb_listener_stats(const flb_listener *l, flb_lsn_stats *out)
+    void flb_server_stats(const flb_server *sv, flb_srv_stats *out)
+    int flb_engine_worker_stats(flb_engine *e, uint32_t i, flb_wrk_stats *out)
+    uint32_t flb_engine_active(flb_engine *e)
+    int flb_server_health_out(const flb_server *sv, const flb_backend *b)

@@ -1,0 +1,174 @@
+"""`fastlb check` and `fastlb run` as an operator uses them: exit statuses,
+error messages without tracebacks, real traffic, and a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import fastlb
+
+SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _fastlb(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fastlb", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=SITE,
+    )
+
+
+@pytest.fixture
+def echo_server() -> Iterator[int]:
+    """A TCP echo backend on 127.0.0.1; yields its port."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    def accept_loop() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept_loop, daemon=True)
+    thread.start()
+    yield int(srv.getsockname()[1])
+    stop.set()
+    thread.join()
+    srv.close()
+
+
+def _config(tmp_path: Path, listen_port: int, backend_port: int, extra: str = "") -> Path:
+    path = tmp_path / "fastlb.toml"
+    path.write_text(
+        f"""
+[global]
+workers = 2
+drain_timeout = "5s"
+{extra}
+[[listeners]]
+name = "echo"
+bind = "127.0.0.1:{listen_port}"
+mode = "tcp"
+backend = "echo"
+connect_timeout = "1s"
+
+[backends.echo]
+balance = "round_robin"
+servers = [ {{ address = "127.0.0.1:{backend_port}" }} ]
+"""
+    )
+    return path
+
+
+def test_check_valid(tmp_path: Path) -> None:
+    proc = _fastlb("check", "--config", str(_config(tmp_path, 1, 2)))
+    assert proc.returncode == 0, proc.stderr
+    assert "listener echo: 127.0.0.1:1 (tcp) -> echo" in proc.stdout
+    assert "backend echo: round_robin, 1 server(s)" in proc.stdout
+    assert proc.stdout.rstrip().endswith("OK")
+
+
+def test_check_invalid_exits_2_with_every_error(tmp_path: Path) -> None:
+    path = _config(tmp_path, 1, 2, extra="wokers = 2")
+    path.write_text(path.read_text().replace('"round_robin"', '"fastest"'))
+    proc = _fastlb("check", "--config", str(path))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"{path}: global.wokers: unknown key (did you mean 'workers'?)" in proc.stderr
+    assert f"{path}: backends.echo.balance: Input should be" in proc.stderr
+
+
+def test_run_bad_config_exits_2_and_binds_nothing(tmp_path: Path) -> None:
+    port = _free_port()
+    path = _config(tmp_path, port, 2)
+    path.write_text(path.read_text().replace('backend = "echo"', 'backend = "nope"'))
+    proc = _fastlb("run", "--config", str(path))
+    assert proc.returncode == 2
+    assert "listeners[0].backend: no backend named 'nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with socket.socket() as s:  # nothing was bound: the port is still free
+        s.bind(("127.0.0.1", port))
+
+
+def test_run_address_in_use_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = int(taken.getsockname()[1])
+        proc = _fastlb("run", "--config", str(_config(tmp_path, port, 2)))
+    assert proc.returncode == 1
+    assert "cannot start" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_relays_and_drains_on_sigterm(tmp_path: Path, echo_server: int) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fastlb",
+            "run",
+            "--config",
+            str(_config(tmp_path, port, echo_server)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=SITE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except ConnectionRefusedError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "fastlb never listened"
+                time.sleep(0.1)
+        with client:
+            client.sendall(b"ping through fastlb")
+            assert client.recv(100) == b"ping through fastlb"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "draining" in err and "stopped" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_workers_must_be_positive(tmp_path: Path) -> None:
+    proc = _fastlb("run", "--config", str(_config(tmp_path, 1, 2)), "--workers", "0")
+    assert proc.returncode == 2 and "--workers" in proc.stderr

@@ -27,7 +27,12 @@ from typing import Any
 import psutil
 import pytest
 
+import fastlb
 from fastlb.engine import Engine
+
+# Where the fastlb under test is installed: children put only this on their
+# path and run outside the checkout, whose fastlb/ has no compiled extensions.
+FASTLB_SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
 
 HOST = "127.0.0.1"
 
@@ -765,7 +770,7 @@ def test_emfile_backs_off_without_spinning(backends: Any, tmp_path: Any) -> None
     """Out of descriptors, the engine pauses accepting instead of spinning,
     and serves the waiting clients once descriptors are free again."""
     (a,) = backends(1)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env = dict(os.environ, PYTHONPATH=FASTLB_SITE)
     child = subprocess.Popen(
         [sys.executable, "-c", EMFILE_CHILD, str(a.port)],
         stdin=subprocess.PIPE,
@@ -1156,7 +1161,7 @@ def test_idle_connections_memory(tmp_path: Any) -> None:
     sink.bind((HOST, 0))
     sink.listen(8192)
     port = sink.getsockname()[1]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env = dict(os.environ, PYTHONPATH=FASTLB_SITE)
     child = subprocess.Popen(
         [sys.executable, "-c", IDLE_CHILD, str(port)],
         stdin=subprocess.PIPE,

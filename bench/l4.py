@@ -46,10 +46,9 @@ from typing import Any
 
 import psutil
 
-from bench import peers
+from bench import FASTLB_SITE, peers
 from bench.peers import LOOPBACK
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTENDERS = ("fastlb", "haproxy", "nginx", "direct")
 LABELS = {
     "fastlb": "fastlb",
@@ -359,7 +358,7 @@ def _fastlb_cmd(setup: Setup, run_dir: Path, port: int) -> tuple[list[str], dict
     conf = peers.write_fastlb_toml(run_dir, port, setup.backend_ports)
     cmd = [sys.executable, "-m", "fastlb", "run", "--config", str(conf), "--workers", "1"]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [FASTLB_SITE, env.get("PYTHONPATH")]))
     return [*cmd, "--log-level", "warning"], env
 
 
@@ -504,13 +503,17 @@ def short_version(line: str) -> str:
 def check_fastlb() -> None:
     """Raise SystemExit with a clear message when fastlb cannot `run`."""
     probe = [sys.executable, "-m", "fastlb", "run", "--help"]
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    done = subprocess.run(probe, capture_output=True, text=True, env=env, check=False)
+    # Run beside the package in use, not in the checkout (see bench/__init__).
+    env = dict(os.environ, PYTHONPATH=FASTLB_SITE)
+    done = subprocess.run(
+        probe, capture_output=True, text=True, env=env, cwd=FASTLB_SITE, check=False
+    )
     engine = subprocess.run(
         [sys.executable, "-c", "import fastlb.engine"],
         capture_output=True,
         text=True,
         env=env,
+        cwd=FASTLB_SITE,
         check=False,
     )
     if done.returncode != 0 or engine.returncode != 0:

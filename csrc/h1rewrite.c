@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "compiler.h"
+#include "ascii.h"
 #include "h1rewrite.h"
 
 /* Field-name classes the rewriter cares about. */
@@ -34,32 +35,7 @@ enum hcls {
 #define OPS_FORBIDDEN (BIT(C_HOST) | BIT(C_CL) | BIT(C_TENC) | BIT(C_CONNECTION) | \
                        BIT(C_HOP) | BIT(C_UPGRADE))
 
-/* ASCII lower case of one byte.  c: any byte.  Returns it lowered. */
-static inline unsigned char lc(unsigned char c)
-{
-	return (unsigned char)((unsigned)(c - 'A') < 26u ? c + 32 : c);
-}
-
-/* Compare s[0..n) without case to a lower-case literal of the same length.
- * Returns 1 when equal. */
-static inline int ieq_lit(const char *s, const char *lit, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (lc((unsigned char)s[i]) != (unsigned char)lit[i])
-			return 0;
-	return 1;
-}
-
-/* Compare a[0..n) and b[0..n) without case.  Returns 1 when equal. */
-static inline int ieq(const char *a, const char *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (lc((unsigned char)a[i]) != lc((unsigned char)b[i]))
-			return 0;
-	return 1;
-}
-
-#define IS(s, lit) ieq_lit((s), (lit), sizeof(lit) - 1)
+#define IS(s, lit) flb_ascii_ieq_lower((s), (lit), sizeof(lit) - 1)
 
 /* Classify a field name.  name, n: the name.  Returns an enum hcls. */
 static enum hcls classify(const char *name, size_t n)
@@ -307,7 +283,7 @@ static int ops_drop(const struct flb_h1_ops *ops, const char *name, size_t n)
 	for (uint32_t k = 0; k < ops->n; k++) {
 		const struct flb_h1_op *op = &ops->op[k];
 		if (op->kind != FLB_H1_OP_ADD && op->name_len == n &&
-		    ieq(ops->store + op->name_off, name, n))
+		    flb_ascii_ieq(ops->store + op->name_off, name, n))
 			return 1;
 	}
 	return 0;
@@ -372,7 +348,7 @@ static void copy_headers(struct wr *w, const struct flb_http_msg *msg, uint32_t 
 		if (nt > 0 && !(BIT(c) & PROTECTED)) {
 			int listed = 0;
 			for (int k = 0; k < nt; k++) {
-				if (t[k].n == h->name_len && ieq(t[k].p, h->name, h->name_len)) {
+				if (t[k].n == h->name_len && flb_ascii_ieq(t[k].p, h->name, h->name_len)) {
 					listed = 1;
 					break;
 				}
@@ -380,7 +356,7 @@ static void copy_headers(struct wr *w, const struct flb_http_msg *msg, uint32_t 
 			if (listed)
 				continue;
 		}
-		if (rid_len && !sn->rid_found && h->name_len == rid_len && ieq(h->name, rid, rid_len))
+		if (rid_len && !sn->rid_found && h->name_len == rid_len && flb_ascii_ieq(h->name, rid, rid_len))
 			sn->rid_found = 1;
 		put_line(w, h->name, h->name_len, h->value, h->value_len);
 	}

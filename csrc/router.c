@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "compiler.h"
+#include "ascii.h"
 #include "router.h"
 
 /* A copied string. */
@@ -65,31 +66,6 @@ struct req_view {
 };
 
 static const char slash[] = "/";
-
-/* ASCII lowercase of c. */
-static inline unsigned char lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
-/* 1 when a[0..n) equals the lowercase pattern l[0..n) ignoring ASCII case. */
-static inline int eq_ci(const char *a, const char *l, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		if (lower((unsigned char)a[i]) != (unsigned char)l[i])
-			return 0;
-	return 1;
-}
-
-/* 1 when a[0..n) equals b[0..n).  Inline: the strings compared here are
- * short, and a libc call costs more than the loop. */
-static inline int eq(const char *a, const char *b, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		if (a[i] != b[i])
-			return 0;
-	return 1;
-}
 
 /* Length of s bounded by FLB_ROUTER_MAX_STR.
  * Returns 0 and *len, -EINVAL when s is NULL, -E2BIG when too long. */
@@ -180,7 +156,7 @@ static struct rstr put_str(struct bump *b, const char *s, size_t n, int low)
 	struct rstr r = { b->p, (uint32_t)n };
 
 	for (size_t i = 0; i < n; i++)
-		b->p[i] = low ? (char)lower((unsigned char)s[i]) : s[i];
+		b->p[i] = low ? (char)flb_ascii_lower((unsigned char)s[i]) : s[i];
 	b->p[n] = '\0';
 	b->p += n + 1;
 	return r;
@@ -385,9 +361,9 @@ static void view_init(struct req_view *v, const struct flb_http_msg *req)
 		v->host_len = req->headers[req->host_index].value_len;
 	}
 	/* absolute-form: "http://authority/path?query" */
-	if (req->target_len >= 7 && eq_ci(t, "http://", 7))
+	if (req->target_len >= 7 && flb_ascii_ieq_lower(t, "http://", 7))
 		skip = 7;
-	else if (req->target_len >= 8 && eq_ci(t, "https://", 8))
+	else if (req->target_len >= 8 && flb_ascii_ieq_lower(t, "https://", 8))
 		skip = 8;
 	if (skip) {
 		const char *a = t + skip, *ae = a, *at;
@@ -424,7 +400,7 @@ static int match_method(const struct route *rt, const struct flb_http_msg *req)
 {
 	for (uint32_t i = 0; i < rt->num_methods; i++)
 		if (rt->methods[i].len == req->method_len
-		    && eq(rt->methods[i].p, req->method, req->method_len))
+		    && flb_bytes_eq(rt->methods[i].p, req->method, req->method_len))
 			return 1;
 	return 0;
 }
@@ -447,7 +423,7 @@ static int match_host(const struct route *rt, struct req_view *v)
 			return 0;
 		h = v->host;
 	}
-	return eq_ci(h, rt->host.p, rt->host.len);
+	return flb_ascii_ieq_lower(h, rt->host.p, rt->host.len);
 }
 
 /* 1 when the request path satisfies the route's path condition. */
@@ -459,7 +435,7 @@ static int match_path(const struct route *rt, const struct req_view *v)
 	} else if (v->path_len < rt->path.len) {
 		return 0;
 	}
-	return eq(v->path, rt->path.p, rt->path.len);
+	return flb_bytes_eq(v->path, rt->path.p, rt->path.len);
 }
 
 /* 1 when every header condition of the route holds. */
@@ -472,10 +448,10 @@ static int match_headers(const struct route *rt, const struct flb_http_msg *req)
 		for (size_t i = 0; i < req->num_headers && !ok; i++) {
 			const struct flb_http_header *h = &req->headers[i];
 
-			if (h->name_len != kv->name.len || !eq_ci(h->name, kv->name.p, kv->name.len))
+			if (h->name_len != kv->name.len || !flb_ascii_ieq_lower(h->name, kv->name.p, kv->name.len))
 				continue;
 			ok = !kv->has_value || (h->value_len == kv->value.len
-			                        && eq(h->value, kv->value.p, kv->value.len));
+			                        && flb_bytes_eq(h->value, kv->value.p, kv->value.len));
 		}
 		if (!ok)
 			return 0;
@@ -509,9 +485,9 @@ static int cookie_in(const char *s, uint32_t n, const struct rkv *kv)
 			ve = semi;
 			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 				ve--;
-			if ((uint32_t)(ne - p) == kv->name.len && eq(p, kv->name.p, kv->name.len)
+			if ((uint32_t)(ne - p) == kv->name.len && flb_bytes_eq(p, kv->name.p, kv->name.len)
 			    && (!kv->has_value || ((uint32_t)(ve - v) == kv->value.len
-			                           && eq(v, kv->value.p, kv->value.len))))
+			                           && flb_bytes_eq(v, kv->value.p, kv->value.len))))
 				return 1;
 		}
 		p = semi;
@@ -528,7 +504,7 @@ static int match_cookies(const struct route *rt, const struct flb_http_msg *req)
 		for (size_t i = 0; i < req->num_headers && !ok; i++) {
 			const struct flb_http_header *h = &req->headers[i];
 
-			if (h->name_len == 6 && eq_ci(h->name, "cookie", 6))
+			if (h->name_len == 6 && flb_ascii_ieq_lower(h->name, "cookie", 6))
 				ok = cookie_in(h->value, h->value_len, &rt->cookies[c]);
 		}
 		if (!ok)
@@ -545,7 +521,7 @@ static void set_target(const struct route *rt, const struct req_view *v,
 
 	out->rewritten = 0;
 	if (rt && (rt->flags & R_REWRITE) && v->path_len >= rt->cut.len
-	    && eq(v->path, rt->cut.p, rt->cut.len)) {
+	    && flb_bytes_eq(v->path, rt->cut.p, rt->cut.len)) {
 		/* rest: what follows the cut prefix, up to the end of the target */
 		if (implicit) {
 			out->rest = v->tail;

@@ -185,6 +185,17 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants."""
+    parent = psutil.Process(pid)
+    total = 0.0
+    for proc in [parent, *parent.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def raise_nofile(target: int = peers.NOFILE) -> int:
     """Raise RLIMIT_NOFILE (soft, and hard when allowed) for this process and
     its children; returns the soft limit in force."""
@@ -381,11 +392,17 @@ def proxy_command(
     raise ValueError(f"unknown contender {name}")
 
 
-def measure_throughput(setup: Setup, port: int) -> dict[str, Any]:
-    """Warm-up, then requests/s on /small and bytes/s on /1m."""
+def measure_throughput(setup: Setup, port: int, pid: int | None = None) -> dict[str, Any]:
+    """Warm-up, then requests/s on /small and bytes/s on /1m.  With the
+    proxy's pid, also the proxy's CPU time per /small request: on a box whose
+    cores wrk and the backend share, this tells proxies apart when req/s
+    cannot."""
     if setup.warmup > 0:
         run_wrk(setup.wrk, port, "/small", setup.warmup, setup.connections)
+    cpu0 = tree_cpu(pid) if pid else 0.0
     small = run_wrk(setup.wrk, port, "/small", setup.duration, setup.connections)
+    if pid and small["requests"]:
+        small["cpu_us_per_req"] = (tree_cpu(pid) - cpu0) / small["requests"] * 1e6
     large = run_wrk(setup.wrk, port, "/1m", setup.duration, setup.connections)
     return {"small": small, "1m": large}
 
@@ -406,7 +423,7 @@ def measure_proxy(name: str, setup: Setup, round_no: int) -> dict[str, Any]:
             wait_listening(proc, port)
             check_serves(port, name)
             idle = measure_idle(proc, port, set(setup.backend_ports), setup.idle_conns)
-            result = measure_throughput(setup, port)
+            result = measure_throughput(setup, port, proc.pid)
             if proc.popen.poll() is not None:
                 raise BenchError(f"{name} exited during the run")
         except BenchError as exc:
@@ -563,6 +580,9 @@ def figures(runs: list[dict[str, Any]], name: str) -> dict[str, list[float]]:
         "requests_per_s": [r["small"]["requests_per_s"] for r in mine],
         "bytes_per_s": [r["1m"]["bytes_per_s"] for r in mine],
         "idle_bytes_per_conn": [r["idle"]["bytes_per_conn"] for r in mine if "idle" in r],
+        "cpu_us_per_req": [
+            r["small"]["cpu_us_per_req"] for r in mine if "cpu_us_per_req" in r["small"]
+        ],
     }
 
 
@@ -584,6 +604,10 @@ def _fmt_bps(value: float | None) -> str:
     return "—" if value is None else f"{value / 1024**3:.2f} GiB/s"
 
 
+def _fmt_us(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} µs"
+
+
 def _fmt_bytes(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} B"
 
@@ -599,17 +623,20 @@ def markdown_table(meds: dict[str, dict[str, float | None]], names: list[str]) -
     hap = meds.get("haproxy", {})
     direct = meds.get("direct", {})
     head = (
-        "| contender | req/s, 13 B body | vs HAProxy | vs direct "
-        "| 1 MiB responses | vs HAProxy | vs direct | memory per idle conn. | vs HAProxy |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| contender | req/s, 13 B body | vs HAProxy | vs direct | proxy CPU per request "
+        "| vs HAProxy | 1 MiB responses | vs HAProxy | vs direct | memory per idle conn. "
+        "| vs HAProxy |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     rows = []
     for name in names:
         m = meds[name]
         rps, bps, idle = m["requests_per_s"], m["bytes_per_s"], m["idle_bytes_per_conn"]
+        cpu = m["cpu_us_per_req"]
         rows.append(
             f"| {LABELS[name]} | {_fmt_rps(rps)} | {_ratio(rps, hap.get('requests_per_s'))} "
-            f"| {_ratio(rps, direct.get('requests_per_s'))} | {_fmt_bps(bps)} "
+            f"| {_ratio(rps, direct.get('requests_per_s'))} | {_fmt_us(cpu)} "
+            f"| {_ratio(cpu, hap.get('cpu_us_per_req'))} | {_fmt_bps(bps)} "
             f"| {_ratio(bps, hap.get('bytes_per_s'))} | {_ratio(bps, direct.get('bytes_per_s'))} "
             f"| {_fmt_bytes(idle)} | {_ratio(idle, hap.get('idle_bytes_per_conn'))} |"
         )
@@ -647,9 +674,11 @@ def report(info: dict[str, Any], runs: list[dict[str, Any]], names: list[str]) -
         f"{peers.nginx_worker_connections(info['nofile'])} (RLIMIT_NOFILE {info['nofile']}); "
         f"CPUs: {opts['cpus'] or 'not pinned'}.\n",
         markdown_table(meds, names),
-        "Memory per idle connection is the RSS growth of the proxy's processes divided by the "
-        "connections (lower is better); the backend reached directly has no proxy, so that "
-        "column has no direct ratio.  Spread is half the min-to-max range over rounds:\n",
+        "Proxy CPU per request is the CPU time (user + system) of the proxy's processes during "
+        "the req/s run divided by the requests it served (lower is better).  Memory per idle "
+        "connection is the RSS growth of the proxy's processes divided by the connections "
+        "(lower is better).  The backend reached directly has no proxy, so those columns have "
+        "no direct figure.  Spread is half the min-to-max range over rounds:\n",
         spread_table(runs, names),
     ]
     for name, why in info["skipped"].items():

@@ -3,7 +3,8 @@
 Environment switches:
   FASTLB_DEBUG=1     -O0 -g3, assertions on, Cython line tracing off
   FASTLB_SANITIZE=1  ASan + UBSan (load libasan first: see README "Building")
-Release builds use -O2 and never -march=native; SIMD is dispatched at run time.
+Release builds use -O2 and no tuning for the build machine's CPU: wheels run on any
+x86-64 or aarch64, and SIMD beyond the baseline is chosen at run time.
 """
 
 from __future__ import annotations

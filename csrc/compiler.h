@@ -1,5 +1,5 @@
 /* compiler.h: portable helpers shared by every C file of the data plane.
- * Plain C11 with GCC/Clang extensions; never includes the CPython headers. */
+ * Plain C11 with GCC/Clang extensions; never includes the interpreter's headers. */
 #ifndef FLB_COMPILER_H
 #define FLB_COMPILER_H
 

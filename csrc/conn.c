@@ -205,6 +205,40 @@ static void dir_release(struct flb_worker *w, struct flb_dir *d)
 	}
 }
 
+/* What the pump does after a read that brought no data. */
+enum { READ_AGAIN, READ_WAIT, READ_CLOSED };
+
+/* A read (recv or splice) from the source of direction d returned n <= 0,
+ * with errno set when n < 0.  Marks EOF, releases the direction's pipe or
+ * buffer, switches a socket that refuses splice (EINVAL) to buffers, or
+ * closes the connection (passing a reset on) on any other error.
+ * w, c: the worker and connection; d: the direction; spliced: 1 when the
+ * read was a splice.  Returns READ_AGAIN (go on pumping), READ_WAIT (wait
+ * for readiness) or READ_CLOSED (the connection is gone). */
+static int read_ended(struct flb_worker *w, struct flb_conn *c, int d, ssize_t n, int spliced)
+{
+	struct flb_dir *dr = &c->dir[d];
+	int err = errno;
+
+	if (n == 0) {
+		dr->flags |= FLB_DIR_EOF;
+		dir_release(w, dr);
+		return READ_AGAIN;
+	}
+	if (err == EINTR)
+		return READ_AGAIN;
+	dir_release(w, dr);
+	if (err == EAGAIN)
+		return READ_WAIT;
+	if (spliced && err == EINVAL) {
+		/* This socket cannot splice: buffers from now on. */
+		dr->flags |= FLB_DIR_NOSPLICE;
+		return READ_AGAIN;
+	}
+	flb_conn_close(w, c, rst_bit(!d));
+	return READ_CLOSED;
+}
+
 /* Count n bytes written by direction d (0: to the server, 1: to the
  * client) on the worker's, the listener's and the server's counters. */
 static void account(struct flb_worker *w, struct flb_conn *c, int d, uint64_t n)
@@ -246,6 +280,7 @@ static int pump(struct flb_worker *w, struct flb_conn *c, int d)
 	int src = c->fd[d], dst = c->fd[!d];
 	int rounds = PUMP_ROUNDS, more = 1;
 	ssize_t n;
+	int rc;
 
 	if (dr->flags & (FLB_DIR_SHUT | FLB_DIR_WAITRES))
 		return 0;
@@ -302,25 +337,10 @@ static int pump(struct flb_worker *w, struct flb_conn *c, int d)
 				c->last_ms = w->now_ms;
 				continue;
 			}
-			if (n == 0) {
-				dr->flags |= FLB_DIR_EOF;
-				dir_release(w, dr);
+			rc = read_ended(w, c, d, n, 1);
+			if (rc == READ_AGAIN)
 				continue;
-			}
-			if (errno == EAGAIN) {
-				dir_release(w, dr);
-				return 0;
-			}
-			if (errno == EINTR)
-				continue;
-			dir_release(w, dr);
-			if (errno == EINVAL) {
-				/* This socket cannot splice: buffers from now on. */
-				dr->flags |= FLB_DIR_NOSPLICE;
-				continue;
-			}
-			flb_conn_close(w, c, rst_bit(!d));
-			return -1;
+			return rc == READ_WAIT ? 0 : -1;
 		}
 		/* Buffer path: small traffic, splice refused, or no pipe left. */
 		if (dr->buf == NULL) {
@@ -341,20 +361,10 @@ static int pump(struct flb_worker *w, struct flb_conn *c, int d)
 			c->last_ms = w->now_ms;
 			continue;
 		}
-		if (n == 0) {
-			dr->flags |= FLB_DIR_EOF;
-			dir_release(w, dr);
+		rc = read_ended(w, c, d, n, 0);
+		if (rc == READ_AGAIN)
 			continue;
-		}
-		if (errno == EAGAIN) {
-			dir_release(w, dr);
-			return 0;
-		}
-		if (errno == EINTR)
-			continue;
-		dir_release(w, dr);
-		flb_conn_close(w, c, rst_bit(!d));
-		return -1;
+		return rc == READ_WAIT ? 0 : -1;
 	}
 }
 

@@ -3,14 +3,11 @@
  * A connection is a client socket (side 0), a server socket (side 1) and two
  * directions: dir[0] moves client->server bytes, dir[1] server->client.
  * What a connection does is its ops table, chosen by the listener's mode:
- * today only flb_l4_ops (conn.c), the TCP relay.  Where the rest plugs in:
- * - L7 (HTTP/1.1): an flb_h1_ops whose start() reads the request head into a
- *   pooled buffer and parses it with flb_http_parse_request (csrc/http1.h),
- *   routes, connects, writes the head, then hands the body to the same
- *   relay pump, bounded by Content-Length or flb_http_chunked_scan; its io()
- *   parses the response head the same way.  The relay pump (conn.c) is the
- *   body transport of that mode, so it is written per direction with the
- *   byte budget passed in.
+ * flb_l4_ops (conn.c), the TCP relay, and flb_h1_ops (h1proxy.c), the
+ * HTTP/1.1 reverse proxy, which keeps its request state in c->h1 and its
+ * upstream connection in a struct flb_upconn of its own (h1proxy-t.h), so
+ * that the upstream can outlive the client in a keep-alive pool.  Where the
+ * rest plugs in:
  * - TLS: a transport below the pump.  The pump uses splice only when both
  *   ends carry plaintext in the kernel (plain TCP or kTLS); a userspace TLS
  *   transport makes it take the buffer path through transport read/write
@@ -35,6 +32,7 @@ struct flb_worker;
 struct flb_conn;
 struct flb_wsnap;
 struct flb_listener;
+struct flb_h1;
 
 /* How a connection is driven; one table per listener mode. */
 struct flb_conn_ops {
@@ -47,6 +45,9 @@ struct flb_conn_ops {
 	void (*timeout)(struct flb_worker *w, struct flb_conn *c);
 	/* A pipe or buffer it waited for may be free now. */
 	void (*resume)(struct flb_worker *w, struct flb_conn *c);
+	/* Optional: the connection is closing; release what the mode holds
+	 * beyond the common fields (called first by flb_conn_close). */
+	void (*release)(struct flb_worker *w, struct flb_conn *c);
 };
 
 /* Direction flags. */
@@ -89,6 +90,7 @@ struct flb_conn {
 	uint64_t key;                  /* client-address hash (maglev, ring) */
 	uint64_t t0_us;                /* connect start */
 	int fd[2];                     /* client, server; -1 when none */
+	uint32_t bk;                   /* backend (the listener's; per request in http) */
 	uint32_t srv;                  /* backend-local server index, FLB_NO_SRV */
 	uint32_t tried[FLB_MAX_TRIED];
 	uint8_t ntried;                /* saturating count of tried servers */
@@ -96,6 +98,7 @@ struct flb_conn {
 	uint8_t state;                 /* FLB_CS_* */
 	uint8_t ev[2];                 /* epoll registration per side */
 	struct flb_dir dir[2];         /* 0: client->server, 1: server->client */
+	struct flb_h1 *h1;             /* http mode: the request state (h1proxy.c) */
 };
 
 #endif /* FLB_CONN_T_H */

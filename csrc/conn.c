@@ -46,6 +46,7 @@
 #include "compiler.h"
 #include "conn.h"
 #include "engine.h"
+#include "h1proxy.h"
 #include "pool.h"
 #include "stats.h"
 #include "timer.h"
@@ -77,6 +78,8 @@ const struct flb_conn_ops flb_l4_ops = {
 const struct flb_conn_ops *flb_conn_ops_for_mode(int mode)
 {
 	switch (mode) {
+	case FLB_MODE_HTTP:
+		return &flb_h1_ops;
 	case FLB_MODE_TCP:
 	default:
 		return &flb_l4_ops;
@@ -89,32 +92,6 @@ static inline int rst_bit(int side)
 	return side ? RST_SERVER : RST_CLIENT;
 }
 
-/* The snapshot's server a connection is using.  c: with c->srv set. */
-static inline const struct flb_server *conn_srv(const struct flb_conn *c)
-{
-	const struct flb_snapshot *s = c->ws->snap;
-
-	return &s->srv[s->bk[c->lsn->backend].first + c->srv];
-}
-
-/* The connection's backend.  c: the connection. */
-static inline const struct flb_backend *conn_bk(const struct flb_conn *c)
-{
-	return &c->ws->snap->bk[c->lsn->backend];
-}
-
-/* This worker's counter slot of the connection's listener. */
-static inline struct flb_lsn_ctr *lsn_ctr(struct flb_worker *w, const struct flb_conn *c)
-{
-	return &c->lsn->sock->slots[w->id].c;
-}
-
-/* This worker's counter slot of a server. */
-static inline struct flb_srv_ctr *srv_ctr(struct flb_worker *w, const struct flb_server *sv)
-{
-	return &sv->sh->slots[w->id].c;
-}
-
 /* Timer callback of every connection: dispatch to its ops.timeout.
  * t: the connection's timer; ctx: the worker. */
 static void conn_timer_cb(struct flb_timer *t, void *ctx)
@@ -124,10 +101,8 @@ static void conn_timer_cb(struct flb_timer *t, void *ctx)
 	c->ops->timeout(ctx, c);
 }
 
-/* Set one side's epoll interest.  want: EPOLLIN/EPOLLOUT bits (0 keeps the
- * socket registered with an empty mask if it is registered, and does not
- * register it otherwise).  Returns 0 or -1 (errno from epoll_ctl). */
-static int ep_set(struct flb_worker *w, struct flb_conn *c, int side, uint32_t want)
+/* Set one side's epoll interest (contract in conn.h). */
+int flb_conn_ep_set(struct flb_worker *w, struct flb_conn *c, int side, uint32_t want)
 {
 	uint8_t cur = c->ev[side];
 	struct epoll_event ev;
@@ -181,7 +156,7 @@ static uint32_t relay_want(const struct flb_conn *c, int side)
 static int relay_update(struct flb_worker *w, struct flb_conn *c)
 {
 	for (int side = 0; side < 2; side++) {
-		if (ep_set(w, c, side, relay_want(c, side)) < 0) {
+		if (flb_conn_ep_set(w, c, side, relay_want(c, side)) < 0) {
 			flb_conn_close(w, c, RST_CLIENT | RST_SERVER);
 			return -1;
 		}
@@ -243,8 +218,8 @@ static int read_ended(struct flb_worker *w, struct flb_conn *c, int d, ssize_t n
  * client) on the worker's, the listener's and the server's counters. */
 static void account(struct flb_worker *w, struct flb_conn *c, int d, uint64_t n)
 {
-	struct flb_lsn_ctr *lc = lsn_ctr(w, c);
-	struct flb_srv_ctr *sc = srv_ctr(w, conn_srv(c));
+	struct flb_lsn_ctr *lc = flb_conn_lsn_ctr(w, c);
+	struct flb_srv_ctr *sc = flb_srv_ctr_of(w, flb_conn_srv(c));
 
 	if (d == 0) {
 		flb_ctr_add(&w->c.bytes_in, n);
@@ -374,7 +349,7 @@ struct flb_conn *flb_conn_new(struct flb_worker *w, int fd, struct flb_wsnap *ws
 {
 	struct flb_conn *c = flb_obj_get(&w->conns);
 	struct flb_lsn_ctr *lc = &l->sock->slots[w->id].c;
-	const struct flb_backend *b = &ws->snap->bk[l->backend];
+	const struct flb_backend *b = l->backend < ws->snap->nbk ? &ws->snap->bk[l->backend] : NULL;
 
 	if (c == NULL) {
 		close(fd);
@@ -389,9 +364,11 @@ struct flb_conn *flb_conn_new(struct flb_worker *w, int fd, struct flb_wsnap *ws
 	c->fd[0] = fd;
 	c->fd[1] = -1;
 	c->srv = FLB_NO_SRV;
+	c->bk = l->backend;
+	c->h1 = NULL;
 	c->state = FLB_CS_NEW;
 	c->last_ms = w->now_ms;
-	if (b->algo == FLB_ALGO_MAGLEV || b->algo == FLB_ALGO_RING)
+	if (b != NULL && (b->algo == FLB_ALGO_MAGLEV || b->algo == FLB_ALGO_RING))
 		c->key = flb_client_key(peer);
 	if (w->eng->p.no_splice)
 		c->dir[0].flags = c->dir[1].flags = FLB_DIR_NOSPLICE;
@@ -422,6 +399,8 @@ void flb_conn_close(struct flb_worker *w, struct flb_conn *c, int rst_mask)
 
 	if (c->state == FLB_CS_DEAD)
 		return;
+	if (c->ops->release != NULL)
+		c->ops->release(w, c);
 	flb_timer_cancel(&w->timers, &c->tmr);
 	for (int side = 0; side < 2; side++) {
 		if (c->fd[side] >= 0)
@@ -444,14 +423,14 @@ void flb_conn_close(struct flb_worker *w, struct flb_conn *c, int rst_mask)
 	if (!flb_list_empty(&c->wnode))
 		flb_list_del(&c->wnode);
 	if (c->srv != FLB_NO_SRV) {
-		const struct flb_server *sv = conn_srv(c);
+		const struct flb_server *sv = flb_conn_srv(c);
 
 		flb_srv_put(sv);
 		if (c->state == FLB_CS_RELAY)
-			flb_ctr_add(&srv_ctr(w, sv)->conn_active, (uint64_t)-1);
+			flb_ctr_add(&flb_srv_ctr_of(w, sv)->conn_active, (uint64_t)-1);
 		c->srv = FLB_NO_SRV;
 	}
-	lc = lsn_ctr(w, c);
+	lc = flb_conn_lsn_ctr(w, c);
 	flb_ctr_add(&lc->conn_active, (uint64_t)-1);
 	flb_ctr_add(&w->c.conn_active, (uint64_t)-1);
 	atomic_fetch_sub_explicit(&c->lsn->sock->active, 1, memory_order_relaxed);
@@ -474,6 +453,7 @@ void flb_conn_free_dead(struct flb_worker *w)
 		flb_obj_put(&w->conns, c);
 		flb_worker_wsnap_put(w, ws);
 	}
+	flb_h1_free_dead(w);
 }
 
 /* Resume waiting connections (contract in conn.h).  Each waiter present at
@@ -539,7 +519,7 @@ static int connect_start(struct flb_worker *w, struct flb_conn *c, const struct 
 	c->fd[1] = fd;
 	c->ev[1] = 0;
 	c->state = FLB_CS_CONNECTING;
-	if (ep_set(w, c, 1, EPOLLOUT) < 0) {
+	if (flb_conn_ep_set(w, c, 1, EPOLLOUT) < 0) {
 		e = errno;
 		close(fd);
 		c->fd[1] = -1;
@@ -560,8 +540,8 @@ static int connect_start(struct flb_worker *w, struct flb_conn *c, const struct 
  * w, c: worker and connection (c->srv set). */
 static void connect_failed(struct flb_worker *w, struct flb_conn *c)
 {
-	const struct flb_server *sv = conn_srv(c);
-	struct flb_srv_ctr *sc = srv_ctr(w, sv);
+	const struct flb_server *sv = flb_conn_srv(c);
+	struct flb_srv_ctr *sc = flb_srv_ctr_of(w, sv);
 
 	flb_timer_cancel(&w->timers, &c->tmr);
 	if (c->fd[1] >= 0)
@@ -570,9 +550,9 @@ static void connect_failed(struct flb_worker *w, struct flb_conn *c)
 	c->ev[1] = 0;
 	flb_srv_put(sv);
 	flb_ctr_add(&sc->connect_fails, 1);
-	flb_ctr_add(&lsn_ctr(w, c)->connect_fails, 1);
+	flb_ctr_add(&flb_conn_lsn_ctr(w, c)->connect_fails, 1);
 	flb_ctr_add(&w->c.connect_fails, 1);
-	if (flb_srv_failed(sv, conn_bk(c), w->now_ms))
+	if (flb_srv_failed(sv, flb_conn_bk(c), w->now_ms))
 		flb_ctr_add(&sc->health_downs, 1);
 	c->srv = FLB_NO_SRV;
 	if (c->attempts < UINT8_MAX)
@@ -586,12 +566,12 @@ static void connect_failed(struct flb_worker *w, struct flb_conn *c)
 static void l4_connect(struct flb_worker *w, struct flb_conn *c)
 {
 	const struct flb_snapshot *s = c->ws->snap;
-	const struct flb_backend *b = conn_bk(c);
+	const struct flb_backend *b = flb_conn_bk(c);
 	uint32_t guard = b->nsrv + b->retries + 1;
 
 	while (guard-- > 0 && c->attempts <= b->retries) {
 		uint32_t nt = c->ntried < FLB_MAX_TRIED ? c->ntried : FLB_MAX_TRIED;
-		int32_t i = flb_balance_pick(s, c->lsn->backend, &c->ws->bal, c->key, w->now_ms,
+		int32_t i = flb_balance_pick(s, c->bk, &c->ws->bal, c->key, w->now_ms,
 		                             c->tried, nt);
 		const struct flb_server *sv;
 		int rc;
@@ -604,8 +584,8 @@ static void l4_connect(struct flb_worker *w, struct flb_conn *c)
 			continue; /* filled up meanwhile by another worker */
 		c->srv = (uint32_t)i;
 		if (c->attempts) {
-			flb_ctr_add(&srv_ctr(w, sv)->retries, 1);
-			flb_ctr_add(&lsn_ctr(w, c)->retries, 1);
+			flb_ctr_add(&flb_srv_ctr_of(w, sv)->retries, 1);
+			flb_ctr_add(&flb_conn_lsn_ctr(w, c)->retries, 1);
 			flb_ctr_add(&w->c.retries, 1);
 		}
 		rc = connect_start(w, c, sv);
@@ -622,7 +602,7 @@ static void l4_connect(struct flb_worker *w, struct flb_conn *c)
 		}
 		connect_failed(w, c);
 	}
-	flb_ctr_add(&lsn_ctr(w, c)->rejected_noserver, 1);
+	flb_ctr_add(&flb_conn_lsn_ctr(w, c)->rejected_noserver, 1);
 	flb_ctr_add(&w->c.rejected_noserver, 1);
 	flb_conn_close(w, c, 0);
 }
@@ -667,8 +647,8 @@ static void l4_connected(struct flb_worker *w, struct flb_conn *c, uint32_t even
 	}
 	if (!(events & EPOLLOUT))
 		return;
-	sv = conn_srv(c);
-	sc = srv_ctr(w, sv);
+	sv = flb_conn_srv(c);
+	sc = flb_srv_ctr_of(w, sv);
 	dt = flb_now_us() - c->t0_us;
 	flb_ctr_add(&sc->connect_time_us, dt);
 	flb_ctr_add(&sc->connect_count, 1);

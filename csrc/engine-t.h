@@ -74,6 +74,12 @@ struct flb_worker {
 	struct flb_pipe_pool pipes;
 	struct flb_buf_pool bufs;
 	struct flb_obj_pool conns;
+	struct flb_obj_pool h1s;           /* struct flb_h1 (http connections) */
+	struct flb_obj_pool ups;           /* struct flb_upconn */
+	struct flb_list upidle;            /* idle upstream connections */
+	struct flb_list updead;            /* closed this batch, to free */
+	uint64_t rid_seq;                  /* request ids made by this worker */
+	uint32_t rid_salt;                 /* random per worker start */
 	struct flb_list live;              /* open connections */
 	struct flb_list dead;              /* closed this batch, to free */
 	struct flb_list waitq;             /* waiting for a pipe or buffer */

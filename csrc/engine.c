@@ -46,14 +46,18 @@
 #include "compiler.h"
 #include "conn.h"
 #include "engine.h"
+#include "h1proxy.h"
 #include "pool.h"
 #include "stats.h"
 #include "timer.h"
 
-/* epoll data tags (low bits of the pointer): 0 and 1 are the client and
- * server sides of a connection, 2 a listener slot, 3 the eventfd. */
+/* epoll data tags (low 3 bits of the pointer; every tagged object is at
+ * least 8-byte aligned): 0 and 1 are the client and server sides of a
+ * connection, 2 a listener slot, 3 the eventfd, FLB_TAG_UP (4) an upstream
+ * connection of the http mode. */
 #define TAG_LSN 2u
 #define TAG_CTL 3u
+#define TAG_MASK 7u
 
 #define MAX_EVENTS        256
 #define LIMIT_RECHECK_MS  20    /* re-check a limit reached through other workers */
@@ -405,6 +409,7 @@ static void worker_cleanup(struct flb_worker *w)
 	while (!flb_list_empty(&w->live))
 		flb_conn_close(w, flb_container_of(w->live.next, struct flb_conn, node), 0);
 	flb_conn_free_dead(w);
+	flb_h1_worker_cleanup(w);
 	if (w->cur != NULL) {
 		for (uint32_t i = 0; i < w->cur->snap->nlsn; i++)
 			lsn_close(w, &w->cur->snap->lsn[i].sock->slots[w->id]);
@@ -426,6 +431,8 @@ static void worker_cleanup(struct flb_worker *w)
 	flb_pipe_pool_free(&w->pipes);
 	flb_buf_pool_free(&w->bufs);
 	flb_obj_pool_free(&w->conns);
+	flb_obj_pool_free(&w->h1s);
+	flb_obj_pool_free(&w->ups);
 }
 
 /* A worker thread: one epoll loop until stopped and drained.
@@ -454,8 +461,8 @@ static void *worker_main(void *arg)
 		flb_ctr_add(&w->c.loops, 1);
 		for (int i = 0; i < n; i++) {
 			uint64_t u = evs[i].data.u64;
-			unsigned tag = (unsigned)(u & 3u);
-			void *p = (void *)(uintptr_t)(u & ~(uint64_t)3u);
+			unsigned tag = (unsigned)(u & TAG_MASK);
+			void *p = (void *)(uintptr_t)(u & ~(uint64_t)TAG_MASK);
 
 			if (tag == TAG_CTL) {
 				ctl = 1; /* after the batch: see the top of this file */
@@ -464,6 +471,8 @@ static void *worker_main(void *arg)
 
 				if (slot->reg)
 					lsn_accept(w, slot);
+			} else if (tag == FLB_TAG_UP) {
+				flb_h1_up_io(w, p, evs[i].events);
 			} else {
 				struct flb_conn *c = p;
 
@@ -564,6 +573,7 @@ struct flb_engine *flb_engine_new(const struct flb_engine_params *p, char *err, 
 		w->eng = e;
 		w->id = i;
 		w->rng = (flb_now_us() ^ ((uint64_t)i << 32)) | 1;
+		w->rid_salt = (uint32_t)(w->rng * 0x9e3779b97f4a7c15ull >> 32);
 		atomic_init(&w->pending, NULL);
 		atomic_init(&w->cmd, 0);
 		atomic_init(&w->drain_deadline, 0);
@@ -573,6 +583,12 @@ struct flb_engine *flb_engine_new(const struct flb_engine_params *p, char *err, 
 		flb_buf_pool_init(&w->bufs, e->p.max_bufs, e->p.max_free_bufs);
 		flb_obj_pool_init(&w->conns, sizeof(struct flb_conn), e->p.max_conns,
 		                  e->p.max_free_conns);
+		flb_obj_pool_init(&w->h1s, sizeof(struct flb_h1), e->p.max_conns,
+		                  e->p.max_free_conns);
+		flb_obj_pool_init(&w->ups, sizeof(struct flb_upconn), e->p.max_conns,
+		                  e->p.max_free_conns);
+		flb_list_init(&w->upidle);
+		flb_list_init(&w->updead);
 		flb_list_init(&w->live);
 		flb_list_init(&w->dead);
 		flb_list_init(&w->waitq);

@@ -91,6 +91,8 @@ enum flb_h1_conn {
 #define FLB_H1RW_I_HTTPS   0x0001u /* request: the client connection is TLS (proto=https) */
 #define FLB_H1RW_I_UPGRADE 0x0002u /* the caller is performing the Upgrade: keep Upgrade,
                                     * write "Connection: upgrade" instead of conn */
+#define FLB_H1RW_I_DECHUNK 0x0004u /* response: the caller decodes the chunked body
+                                    * (HTTP/1.0 client): drop Transfer-Encoding */
 
 /* Per-request facts.  Every slice must hold visible ASCII only (no SP, CTL
  * or byte >= 0x7f); a violation is FLB_H1RW_E_ARG. */

@@ -530,6 +530,8 @@ long flb_h1_rewrite_response(char *out, size_t cap, const struct flb_http_msg *m
 		drop |= BIT(C_UPGRADE);
 	if (conf->flags & FLB_H1RW_HIDE_BACKEND)
 		drop |= BIT(C_BACKEND);
+	if (info->flags & FLB_H1RW_I_DECHUNK)
+		drop |= BIT(C_TENC);
 	copy_headers(&w, msg, drop, conf->resp_ops, t, nt, 0, NULL, 0, &sn);
 	put_conn(&w, upgrade, info->conn);
 	if (conf->flags & FLB_H1RW_VIA) {
@@ -546,6 +548,7 @@ const char *flb_h1_error_reason(int status)
 {
 	switch (status) {
 	case 400: return "Bad Request";
+	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";

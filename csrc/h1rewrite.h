@@ -36,7 +36,8 @@
  *
  * Response head written by flb_h1_rewrite_response: "HTTP/1.1 code reason",
  * the backend's lines minus the same hop-by-hop set, minus SET/REMOVE names
- * of conf->resp_ops, minus, with FLB_H1RW_HIDE_BACKEND: Server, X-Powered-By,
+ * of conf->resp_ops, minus Transfer-Encoding with FLB_H1RW_I_DECHUNK, minus,
+ * with FLB_H1RW_HIDE_BACKEND: Server, X-Powered-By,
  * X-AspNet-Version, X-AspNetMvc-Version, X-Runtime, X-Backend-Server; then
  * Connection per info, Via ("1.x fastlb") with FLB_H1RW_VIA, SET/ADD ops.
  *
@@ -97,7 +98,7 @@ long flb_h1_rewrite_response(char *out, size_t cap, const struct flb_http_msg *m
                              const struct flb_h1_resp_info *info);
 
 /* Reason phrase fastlb uses for a status it answers itself.
- * status: 400, 405, 408, 413, 431, 502, 503 or 504.
+ * status: 400, 404, 405, 408, 413, 431, 502, 503 or 504.
  * Returns a static string, or NULL for any other status. */
 const char *flb_h1_error_reason(int status);
 

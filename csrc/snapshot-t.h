@@ -28,6 +28,8 @@
 #include <sys/socket.h>
 
 #include "chash-t.h"
+#include "h1proxy-t.h"
+#include "list.h"
 #include "stats-t.h"
 #include "timer-t.h"
 
@@ -59,16 +61,21 @@ enum flb_srv_state {
 	FLB_SRV_STATE_COUNT
 };
 
-/* Listener modes.  Only TCP (the L4 relay) exists; HTTP is where the L7
- * mode over csrc/http1.h will plug in (see conn-t.h). */
+/* Listener modes: TCP is the L4 relay (conn.c), HTTP the HTTP/1.1 reverse
+ * proxy (h1proxy.c). */
 enum flb_mode {
 	FLB_MODE_TCP = 0,
+	FLB_MODE_HTTP,
 	FLB_MODE_COUNT
 };
 
-/* One worker's slot of a server: its counters on their own cache line(s). */
+/* One worker's slot of a server: its counters and that worker's idle
+ * upstream connections to it (http mode), on their own cache line(s).
+ * Touched only by worker w (the control thread reads the counters). */
 struct flb_srv_slot {
 	struct flb_srv_ctr c;
+	struct flb_list idle;          /* struct flb_upconn, most recent first */
+	uint32_t nidle;
 } __attribute__((aligned(FLB_CACHELINE)));
 
 /* A server's state shared by workers and snapshots.  Allocated aligned to a
@@ -152,6 +159,7 @@ struct flb_listener {
 	uint32_t idle_timeout_ms;       /* 0: none */
 	uint32_t maxconn;               /* 0: unlimited */
 	uint8_t mode;                   /* enum flb_mode */
+	struct flb_http_lsn *http;      /* mode http: routes and settings; owned */
 };
 
 /* A server in a snapshot: its shared state and per-snapshot settings. */
@@ -161,6 +169,8 @@ struct flb_server {
 	uint32_t maxconn;               /* 0: unlimited */
 	uint32_t backend;
 	uint8_t state;                  /* enum flb_srv_state */
+	uint64_t cookie;                /* sticky-cookie id: a hash of backend name
+	                                 * and address, stable across restarts */
 };
 
 /* A backend: a slice of flb_snapshot.srv, its algorithm and the prebuilt
@@ -176,6 +186,7 @@ struct flb_backend {
 	uint32_t *weights;              /* nsrv table weights (>= 1); owned */
 	struct flb_maglev maglev;       /* FLB_ALGO_MAGLEV only */
 	struct flb_ring ring;           /* FLB_ALGO_RING only */
+	struct flb_http_bk http;        /* http-mode settings (hash key, sticky, pool) */
 };
 
 /* A sealed, immutable configuration. */

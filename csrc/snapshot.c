@@ -14,6 +14,8 @@
 
 #include "compiler.h"
 #include "conn.h"
+#include "h1conf.h"
+#include "hash.h"
 #include "maglev.h"
 #include "ring.h"
 #include "snapshot.h"
@@ -25,6 +27,7 @@ struct bbk {
 	uint8_t algo;
 	uint32_t retries, max_fails, fail_timeout_ms;
 	double load_factor;
+	struct flb_http_bk http;
 };
 
 struct bsrv {
@@ -44,6 +47,7 @@ struct blsn {
 	socklen_t addrlen;
 	uint8_t mode;
 	uint32_t bk, cto, ito, maxconn;
+	struct flb_http_lsn *http;   /* mode http; moved into the snapshot */
 };
 
 struct flb_snap_builder {
@@ -61,7 +65,7 @@ static const char *const algo_names[FLB_ALGO_COUNT] = {
 	"round_robin", "weighted_round_robin", "least_conn", "random_two", "maglev", "ring",
 };
 static const char *const state_names[FLB_SRV_STATE_COUNT] = { "up", "down", "drain", "maint" };
-static const char *const mode_names[FLB_MODE_COUNT] = { "tcp" };
+static const char *const mode_names[FLB_MODE_COUNT] = { "tcp", "http" };
 
 /* Parse an algorithm name (contract in snapshot.h). */
 int flb_algo_from_name(const char *name)
@@ -210,13 +214,16 @@ void flb_snap_builder_free(struct flb_snap_builder *b)
 {
 	if (b == NULL)
 		return;
-	for (uint32_t i = 0; i < b->nbk; i++)
+	for (uint32_t i = 0; i < b->nbk; i++) {
 		free(b->bk[i].name);
+		flb_http_bk_free(&b->bk[i].http);
+	}
 	for (uint32_t i = 0; i < b->nsrv; i++)
 		free(b->srv[i].address);
 	for (uint32_t i = 0; i < b->nlsn; i++) {
 		free(b->lsn[i].name);
 		free(b->lsn[i].host);
+		flb_http_lsn_free(b->lsn[i].http);
 	}
 	free(b->bk);
 	free(b->srv);
@@ -258,6 +265,7 @@ int flb_snap_add_backend(struct flb_snap_builder *b, const char *name, int algo,
 	k->load_factor = load_factor;
 	k->max_fails = max_fails;
 	k->fail_timeout_ms = fail_timeout_ms;
+	flb_http_bk_default(&k->http);
 	return (int)b->nbk++;
 }
 
@@ -309,10 +317,10 @@ int flb_snap_add_listener(struct flb_snap_builder *b, const char *name, const ch
 
 	if (name == NULL || name[0] == 0)
 		return b_fail(b, -EINVAL, "listener name must not be empty");
-	if (bk >= b->nbk)
-		return b_fail(b, -EINVAL, "listener %s: no such backend", name);
 	if (mode < 0 || mode >= FLB_MODE_COUNT)
 		return b_fail(b, -EINVAL, "listener %s: unsupported mode", name);
+	if (bk >= b->nbk && !(bk == FLB_NO_BK && mode == FLB_MODE_HTTP))
+		return b_fail(b, -EINVAL, "listener %s: no such backend", name);
 	for (uint32_t i = 0; i < b->nlsn; i++) {
 		if (strcmp(b->lsn[i].name, name) == 0)
 			return b_fail(b, -EINVAL, "duplicate listener %s", name);
@@ -346,6 +354,69 @@ int flb_snap_add_listener(struct flb_snap_builder *b, const char *name, const ch
 	return (int)b->nlsn++;
 }
 
+/* Give an http listener its settings (contract in snapshot.h). */
+int flb_snap_set_http(struct flb_snap_builder *b, uint32_t lsn,
+                      const struct flb_http_settings *hs)
+{
+	struct blsn *l;
+	struct flb_http_lsn *h;
+	char err[128];
+
+	if (lsn >= b->nlsn)
+		return b_fail(b, -EINVAL, "no such listener");
+	l = &b->lsn[lsn];
+	if (l->mode != FLB_MODE_HTTP)
+		return b_fail(b, -EINVAL, "listener %s: http settings need mode http", l->name);
+	if (l->http != NULL && l->http->nroutes)
+		return b_fail(b, -EINVAL, "listener %s: http settings after routes", l->name);
+	err[0] = 0;
+	h = flb_http_lsn_new(l->bk, hs, err, sizeof(err));
+	if (h == NULL)
+		return b_fail(b, err[0] ? -EINVAL : -ENOMEM, "listener %s: %s", l->name,
+		              err[0] ? err : "out of memory");
+	flb_http_lsn_free(l->http);
+	l->http = h;
+	return 0;
+}
+
+/* Append a route to an http listener (contract in snapshot.h). */
+int flb_snap_add_route(struct flb_snap_builder *b, uint32_t lsn,
+                       const struct flb_route_spec *spec, const struct flb_route_extra *ex)
+{
+	struct blsn *l;
+	char err[128];
+	int rc;
+
+	if (lsn >= b->nlsn)
+		return b_fail(b, -EINVAL, "no such listener");
+	l = &b->lsn[lsn];
+	if (l->http == NULL)
+		return b_fail(b, -EINVAL, "listener %s: routes need mode http settings", l->name);
+	err[0] = 0;
+	rc = flb_http_lsn_add_route(l->http, spec, ex, b->nbk, err, sizeof(err));
+	if (rc < 0)
+		return b_fail(b, rc, "listener %s: %s", l->name, err);
+	return rc;
+}
+
+/* Set a backend's http settings (contract in snapshot.h). */
+int flb_snap_set_backend_http(struct flb_snap_builder *b, uint32_t bk, int hkey,
+                              const char *hkey_name, const char *sticky,
+                              uint32_t pool_max_idle, uint32_t pool_idle_ms)
+{
+	int rc;
+
+	if (bk >= b->nbk)
+		return b_fail(b, -EINVAL, "no such backend");
+	rc = flb_http_bk_set(&b->bk[bk].http, hkey, hkey_name, sticky, pool_max_idle,
+	                     pool_idle_ms);
+	if (rc < 0)
+		return b_fail(b, rc, "backend %s: %s", b->bk[bk].name,
+		              rc == -ENOMEM ? "out of memory" :
+		              "invalid hash_key or sticky_cookie name");
+	return 0;
+}
+
 /* Size of a shared object with n per-worker slots, rounded to a cache line.
  * base: size of the fixed part; slot: size of one slot. */
 static size_t shared_size(size_t base, size_t slot, uint32_t n)
@@ -375,12 +446,13 @@ static struct flb_srv *srv_new(const struct bsrv *s, uint32_t nworkers)
 	sv->id = s->id;
 	sv->addr = s->addr;
 	sv->addrlen = s->addrlen;
+	for (uint32_t i = 0; i < nworkers; i++)
+		flb_list_init(&sv->slots[i].idle);
 	return sv;
 }
 
-/* Drop a reference on a server state, freeing it with the last.
- * sv: the state or NULL. */
-static void srv_release(struct flb_srv *sv)
+/* Drop a reference on a server state (contract in snapshot.h). */
+void flb_srv_release(struct flb_srv *sv)
 {
 	if (sv == NULL || atomic_fetch_sub_explicit(&sv->refcnt, 1, memory_order_acq_rel) != 1)
 		return;
@@ -439,15 +511,18 @@ static void lsock_release(struct flb_lsock *ls)
  * s: the snapshot. */
 static void snap_free(struct flb_snapshot *s)
 {
-	for (uint32_t i = 0; i < s->nlsn; i++)
+	for (uint32_t i = 0; i < s->nlsn; i++) {
 		lsock_release(s->lsn[i].sock);
+		flb_http_lsn_free(s->lsn[i].http);
+	}
 	for (uint32_t i = 0; i < s->nsrv; i++)
-		srv_release(s->srv[i].sh);
+		flb_srv_release(s->srv[i].sh);
 	for (uint32_t i = 0; i < s->nbk; i++) {
 		free(s->bk[i].name);
 		free(s->bk[i].weights);
 		flb_maglev_free(&s->bk[i].maglev);
 		flb_ring_free(&s->bk[i].ring);
+		flb_http_bk_free(&s->bk[i].http);
 	}
 	free(s->lsn);
 	free(s->srv);
@@ -536,6 +611,8 @@ int flb_snap_seal(struct flb_snap_builder *b, const struct flb_snapshot *prev,
 		s->bk[i].max_fails = b->bk[i].max_fails;
 		s->bk[i].fail_timeout_ms = b->bk[i].fail_timeout_ms;
 		s->bk[i].load_factor = b->bk[i].load_factor;
+		s->bk[i].http = b->bk[i].http;
+		memset(&b->bk[i].http, 0, sizeof(b->bk[i].http));
 		s->nbk++;
 	}
 	for (uint32_t i = 0; i < b->nsrv; i++)
@@ -576,6 +653,8 @@ int flb_snap_seal(struct flb_snap_builder *b, const struct flb_snapshot *prev,
 		sv->backend = bs->bk;
 		sv->state = bs->state;
 		k->weights[local] = bs->weight ? bs->weight : 1;
+		sv->cookie = flb_hash64(sh->address, strlen(sh->address),
+		                        flb_hash64(k->name, strlen(k->name), 0x666c62));
 		s->nsrv++;
 	}
 	if (s->nsrv != b->nsrv)
@@ -593,7 +672,7 @@ int flb_snap_seal(struct flb_snap_builder *b, const struct flb_snapshot *prev,
 
 	/* Listeners: reuse the sockets of one with the same name and address. */
 	for (uint32_t i = 0; i < b->nlsn; i++) {
-		const struct blsn *bl = &b->lsn[i];
+		struct blsn *bl = &b->lsn[i];
 		struct flb_listener *l = &s->lsn[i];
 		struct flb_lsock *ls = NULL;
 
@@ -622,6 +701,15 @@ int flb_snap_seal(struct flb_snap_builder *b, const struct flb_snapshot *prev,
 		l->maxconn = bl->maxconn;
 		l->mode = bl->mode;
 		s->nlsn++;
+		if (bl->mode == FLB_MODE_HTTP && bl->http == NULL) {
+			static const struct flb_http_settings defaults;
+
+			bl->http = flb_http_lsn_new(bl->bk, &defaults, err, errlen);
+			if (bl->http == NULL)
+				goto fail;
+		}
+		l->http = bl->http;
+		bl->http = NULL;
 	}
 	rc = 0;
 	err[0] = 0;

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "h1proxy-t.h"
+#include "router-t.h"
 #include "snapshot-t.h"
 
 /* Returns a new, empty builder, or NULL on ENOMEM. */
@@ -55,6 +57,36 @@ int flb_snap_add_listener(struct flb_snap_builder *b, const char *name, const ch
                           uint32_t connect_timeout_ms, uint32_t idle_timeout_ms,
                           uint32_t maxconn);
 
+/* Make listener lsn (mode http) an HTTP reverse proxy with settings hs
+ * (copied; see struct flb_http_settings in h1proxy-t.h).  Its backend, which
+ * may be FLB_NO_BK for mode http, is the default route's.  Call it before
+ * adding routes; calling it again replaces the settings.
+ * Returns 0, or -EINVAL (no such listener, not mode http, max_head over
+ * FLB_BUF_SIZE, bad request-id header name) / -ENOMEM. */
+int flb_snap_set_http(struct flb_snap_builder *b, uint32_t lsn,
+                      const struct flb_http_settings *hs);
+
+/* Append a route to listener lsn (after flb_snap_set_http).
+ * spec: the matcher and target rewrite (router-t.h); spec->backend is a
+ *   backend index or FLB_NO_BK (answer 404).
+ * ex: timeouts, body limit and header operations; NULL: none.
+ * Returns the route index, or -EINVAL (the message names the problem),
+ * -E2BIG, -ENOSPC or -ENOMEM. */
+int flb_snap_add_route(struct flb_snap_builder *b, uint32_t lsn,
+                       const struct flb_route_spec *spec, const struct flb_route_extra *ex);
+
+/* Set a backend's HTTP settings (defaults: client_ip key, no sticky cookie,
+ * 32 idle upstream connections per worker and server, 60 s idle).
+ * hkey: enum flb_hkey_kind; hkey_name: the header or cookie name for
+ *   FLB_HKEY_HEADER / FLB_HKEY_COOKIE (ignored otherwise);
+ * sticky: cookie name or NULL;
+ * pool_max_idle: idle upstream connections kept per worker and server
+ *   (0: none kept); pool_idle_ms: how long one may stay idle (0: 60 s).
+ * Returns 0 or -EINVAL / -ENOMEM. */
+int flb_snap_set_backend_http(struct flb_snap_builder *b, uint32_t bk, int hkey,
+                              const char *hkey_name, const char *sticky,
+                              uint32_t pool_max_idle, uint32_t pool_idle_ms);
+
 /* Seal a builder into a snapshot; consumes b in all cases.
  * prev: the current snapshot or NULL; listeners (same name and host, and
  * the same configured port or a port equal to the one an ephemeral listener
@@ -87,6 +119,18 @@ static inline void flb_snapshot_ref(struct flb_snapshot *s)
  * s: the snapshot, or NULL (no-op). */
 void flb_snapshot_release(struct flb_snapshot *s);
 
+/* Take a reference on a server's shared state (it then outlives the
+ * snapshots that list it: pooled upstream connections hold one).
+ * sv: the state. */
+static inline void flb_srv_ref(struct flb_srv *sv)
+{
+	atomic_fetch_add_explicit(&sv->refcnt, 1, memory_order_relaxed);
+}
+
+/* Drop a reference on a server's shared state; the last frees it, on
+ * whichever thread that is.  sv: the state, or NULL (no-op). */
+void flb_srv_release(struct flb_srv *sv);
+
 /* Parse an algorithm name (round_robin, weighted_round_robin, least_conn,
  * random_two, maglev, ring).  Returns the enum flb_algo value or -1. */
 int flb_algo_from_name(const char *name);
@@ -95,7 +139,7 @@ int flb_algo_from_name(const char *name);
  * flb_srv_state value or -1. */
 int flb_state_from_name(const char *name);
 
-/* Parse a listener mode name (tcp).  Returns the enum flb_mode value or -1. */
+/* Parse a listener mode name (tcp, http).  Returns the enum flb_mode value or -1. */
 int flb_mode_from_name(const char *name);
 
 /* Returns the name of an enum flb_srv_state value ("?" if out of range). */

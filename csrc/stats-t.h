@@ -37,10 +37,17 @@ typedef _Atomic uint64_t flb_ctr;
  *                   eligible, or every attempt failed)
  * limit_pauses      times a worker stopped accepting on this listener because
  *                   a connection limit (listener or global) was reached
- * accept_errors     accept(2) failures other than EAGAIN */
+ * accept_errors     accept(2) failures other than EAGAIN
+ * http mode:
+ * requests          request heads parsed (valid or not)
+ * resp_1xx..resp_5xx final responses sent, by class (ours included; 101
+ *                   counts as 1xx)
+ * local_responses   responses fastlb answered itself (400, 404, 502...) */
 #define FLB_LSN_CTRS(X) \
 	X(conn_total) X(conn_active) X(bytes_in) X(bytes_out) X(connect_fails) \
-	X(retries) X(rejected_noserver) X(limit_pauses) X(accept_errors)
+	X(retries) X(rejected_noserver) X(limit_pauses) X(accept_errors) \
+	X(requests) X(resp_1xx) X(resp_2xx) X(resp_3xx) X(resp_4xx) X(resp_5xx) \
+	X(local_responses)
 
 /* Per server (summed over workers):
  * conn_total        connections established to it
@@ -50,10 +57,14 @@ typedef _Atomic uint64_t flb_ctr;
  * retries           attempts on it that were retries after another failure
  * connect_time_us   sum of the connect times of established connections
  * connect_count     number of connect times summed
- * health_downs      times passive health took it out (max_fails reached) */
+ * health_downs      times passive health took it out (max_fails reached)
+ * http mode:
+ * requests          requests sent to it
+ * reuses            of those, sent on a pooled keep-alive connection */
 #define FLB_SRV_CTRS(X) \
 	X(conn_total) X(conn_active) X(bytes_in) X(bytes_out) X(connect_fails) \
-	X(retries) X(connect_time_us) X(connect_count) X(health_downs)
+	X(retries) X(connect_time_us) X(connect_count) X(health_downs) \
+	X(requests) X(reuses)
 
 /* Per worker:
  * conn_total/conn_active/bytes_in/bytes_out/connect_fails/retries/
@@ -63,11 +74,14 @@ typedef _Atomic uint64_t flb_ctr;
  * pipes_used/bufs_used  pipes / 16 KiB buffers held right now (in flight)
  * res_waits         times a connection waited for a pipe or buffer
  * limit_pauses      listener pauses for connection limits
- * emfile_pauses     listener pauses because accept ran out of fds */
+ * emfile_pauses     listener pauses because accept ran out of fds
+ * requests          http requests parsed
+ * upconns_idle      idle pooled upstream connections right now */
 #define FLB_WRK_CTRS(X) \
 	X(conn_total) X(conn_active) X(bytes_in) X(bytes_out) X(connect_fails) \
 	X(retries) X(rejected_noserver) X(accept_errors) X(loops) X(snapshots) \
-	X(pipes_used) X(bufs_used) X(res_waits) X(limit_pauses) X(emfile_pauses)
+	X(pipes_used) X(bufs_used) X(res_waits) X(limit_pauses) X(emfile_pauses) \
+	X(requests) X(upconns_idle)
 
 #define FLB_CTR_FIELD(name)  flb_ctr name;
 #define FLB_STAT_FIELD(name) uint64_t name;

@@ -1,5 +1,6 @@
 # C declarations of the data-plane engine (csrc/engine.h, csrc/snapshot.h,
-# csrc/stats-t.h).  Only what the binding uses is declared.
+# csrc/stats-t.h, and the http-mode types of csrc/h1proxy-t.h, csrc/router-t.h,
+# csrc/h1rewrite-t.h).  Only what the binding uses is declared.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 
@@ -14,6 +15,13 @@ cdef extern from "stats-t.h" nogil:
         uint64_t rejected_noserver
         uint64_t limit_pauses
         uint64_t accept_errors
+        uint64_t requests
+        uint64_t resp_1xx
+        uint64_t resp_2xx
+        uint64_t resp_3xx
+        uint64_t resp_4xx
+        uint64_t resp_5xx
+        uint64_t local_responses
 
     struct flb_srv_stats:
         uint64_t conn_total
@@ -25,6 +33,8 @@ cdef extern from "stats-t.h" nogil:
         uint64_t connect_time_us
         uint64_t connect_count
         uint64_t health_downs
+        uint64_t requests
+        uint64_t reuses
 
     struct flb_wrk_stats:
         uint64_t conn_total
@@ -42,6 +52,8 @@ cdef extern from "stats-t.h" nogil:
         uint64_t res_waits
         uint64_t limit_pauses
         uint64_t emfile_pauses
+        uint64_t requests
+        uint64_t upconns_idle
 
 
 cdef extern from "snapshot-t.h" nogil:
@@ -91,6 +103,85 @@ cdef extern from "snapshot-t.h" nogil:
         pass
 
 
+cdef extern from "snapshot-t.h" nogil:
+    enum flb_mode:
+        FLB_MODE_TCP
+        FLB_MODE_HTTP
+
+
+cdef extern from "router-t.h" nogil:
+    enum flb_route_path_kind:
+        FLB_ROUTE_PATH_PREFIX
+        FLB_ROUTE_PATH_EXACT
+
+    struct flb_route_kv:
+        const char *name
+        const char *value           # NULL: "is present"
+
+    struct flb_route_spec:
+        const char *host
+        const char *path
+        int path_kind
+        const char **methods        # const char *const * in C
+        size_t num_methods
+        const flb_route_kv *headers
+        size_t num_headers
+        const flb_route_kv *cookies
+        size_t num_cookies
+        uint32_t backend
+        const char *strip_prefix
+        const char *rewrite_prefix
+
+
+cdef extern from "h1rewrite-t.h" nogil:
+    # FLB_H1RW_* flags (macros)
+    const uint32_t FLB_H1RW_XFF
+    const uint32_t FLB_H1RW_XFP
+    const uint32_t FLB_H1RW_XFH
+    const uint32_t FLB_H1RW_FORWARDED
+    const uint32_t FLB_H1RW_VIA
+    const uint32_t FLB_H1RW_REQUEST_ID
+    const uint32_t FLB_H1RW_HIDE_BACKEND
+
+    enum flb_h1_op_kind:
+        FLB_H1_OP_SET
+        FLB_H1_OP_ADD
+        FLB_H1_OP_REMOVE
+
+
+cdef extern from "h1proxy-t.h" nogil:
+    const uint32_t FLB_NO_BK        # UINT32_MAX: no backend, answer 404
+
+    enum flb_hkey_kind:
+        FLB_HKEY_CLIENT_IP
+        FLB_HKEY_PATH
+        FLB_HKEY_URI
+        FLB_HKEY_HEADER
+        FLB_HKEY_COOKIE
+
+    struct flb_hdr_op:
+        int kind
+        const char *name
+        const char *value           # NULL for REMOVE
+
+    struct flb_route_extra:
+        uint32_t connect_timeout_ms
+        uint32_t response_timeout_ms
+        uint64_t max_body
+        const flb_hdr_op *req_ops
+        uint32_t nreq
+        const flb_hdr_op *resp_ops
+        uint32_t nresp
+
+    struct flb_http_settings:
+        uint32_t head_timeout_ms
+        uint32_t keepalive_timeout_ms
+        uint32_t response_timeout_ms
+        uint32_t max_head
+        uint32_t rw_flags
+        const char *request_id_header
+
+
 cdef extern from "snapshot.h" nogil:
     flb_snap_builder *flb_snap_builder_new()
     const char *flb_snap_builder_error(const flb_snap_builder *b)
@@ -106,6 +197,12 @@ cdef extern from "snapshot.h" nogil:
                               uint16_t port, int mode, uint32_t bk,
                               uint32_t connect_timeout_ms, uint32_t idle_timeout_ms,
                               uint32_t maxconn)
+    int flb_snap_set_http(flb_snap_builder *b, uint32_t lsn, const flb_http_settings *hs)
+    int flb_snap_add_route(flb_snap_builder *b, uint32_t lsn, const flb_route_spec *spec,
+                           const flb_route_extra *ex)
+    int flb_snap_set_backend_http(flb_snap_builder *b, uint32_t bk, int hkey,
+                                  const char *hkey_name, const char *sticky,
+                                  uint32_t pool_max_idle, uint32_t pool_idle_ms)
     void flb_snapshot_release(flb_snapshot *s)
     int flb_algo_from_name(const char *name)
     int flb_state_from_name(const char *name)

@@ -9,7 +9,7 @@ system errors) or MemoryError."""
 
 from libc.errno cimport EINVAL, ENOMEM
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport strerror
+from libc.string cimport memset, strerror
 
 
 cdef enum:
@@ -47,9 +47,139 @@ cdef uint32_t _ms(object seconds, str what) except? 0xFFFFFFFF:
     return <uint32_t>s
 
 
+cdef uint64_t _u64(object v, str what) except? 0xFFFFFFFFFFFFFFFF:
+    """A non-negative int that fits in 64 bits (None counts as 0)."""
+    if v is None:
+        return 0
+    v = int(v)
+    if not 0 <= v <= 0xFFFFFFFFFFFFFFFF:
+        raise ValueError(f"{what} must be in 0..{0xFFFFFFFFFFFFFFFF}")
+    return <uint64_t>v
+
+
 cdef bytes _b(object s):
     """str as UTF-8 bytes."""
     return str(s).encode("utf-8")
+
+
+# Defaults of the http keys, for duck-typed config objects that lack them
+# (the validated config always has them; fastlb/config.py is the policy).
+_HTTP_DEFAULTS = {
+    "header_timeout": 10.0,
+    "keepalive_timeout": 60.0,
+    "response_timeout": 60.0,
+    "max_header_size": 0,          # 0: the C default (8 KiB)
+    "forwarded_for": True,
+    "forwarded_proto": True,
+    "forwarded_host": True,
+    "forwarded": False,
+    "via": False,
+    "request_id": "X-Request-Id",
+    "hide_backend": False,
+    "routes": (),
+}
+
+_RW_FLAGS = (
+    ("forwarded_for", FLB_H1RW_XFF),
+    ("forwarded_proto", FLB_H1RW_XFP),
+    ("forwarded_host", FLB_H1RW_XFH),
+    ("forwarded", FLB_H1RW_FORWARDED),
+    ("via", FLB_H1RW_VIA),
+    ("hide_backend", FLB_H1RW_HIDE_BACKEND),
+)
+
+_HKEYS = {
+    "client_ip": FLB_HKEY_CLIENT_IP,
+    "path": FLB_HKEY_PATH,
+    "uri": FLB_HKEY_URI,
+    "header": FLB_HKEY_HEADER,
+    "cookie": FLB_HKEY_COOKIE,
+}
+
+
+cdef object _http(object lsn, str key):
+    return getattr(lsn, key, _HTTP_DEFAULTS[key])
+
+
+cdef class _Pins:
+    """Keeps the bytes and the C arrays of one builder call alive until the
+    call returns (the C side copies what it keeps).  Arrays are zero-filled
+    bytearrays, so nothing needs freeing by hand."""
+
+    cdef list keep
+
+    def __cinit__(self):
+        self.keep = []
+
+    cdef const char *s(self, object v) except? NULL:
+        """v as a NUL-terminated UTF-8 string; None gives NULL."""
+        if v is None:
+            return NULL
+        data = _b(v)
+        self.keep.append(data)
+        return <const char *>data
+
+    cdef void *mem(self, size_t n) except NULL:
+        buf = bytearray(n if n else 1)
+        self.keep.append(buf)
+        return <void *><char *>buf
+
+    cdef const char **strs(self, object items, size_t *n) except? NULL:
+        cdef const char **out
+        cdef Py_ssize_t i
+        items = list(items or ())
+        n[0] = len(items)
+        if not items:
+            return NULL
+        out = <const char **>self.mem(len(items) * sizeof(const char *))
+        for i in range(len(items)):
+            out[i] = self.s(items[i])
+        return out
+
+    cdef const flb_route_kv *kvs(self, object table, size_t *n) except? NULL:
+        """{name: value or True ("is present")} as an array."""
+        cdef flb_route_kv *out
+        cdef Py_ssize_t i
+        items = list((table or {}).items())
+        n[0] = len(items)
+        if not items:
+            return NULL
+        out = <flb_route_kv *>self.mem(len(items) * sizeof(flb_route_kv))
+        for i in range(len(items)):
+            name, value = items[i]
+            out[i].name = self.s(name)
+            if value is not True:  # True: "is present" (NULL)
+                out[i].value = self.s(value)
+        return out
+
+    cdef const flb_hdr_op *ops(self, object hdrs, uint32_t *n) except? NULL:
+        """A route's header operations in C order: set, add, then remove."""
+        cdef flb_hdr_op *out
+        cdef Py_ssize_t i
+        items = []
+        if hdrs is not None:
+            items += [(FLB_H1_OP_SET, k, v) for k, v in (getattr(hdrs, "set", None) or {}).items()]
+            items += [(FLB_H1_OP_ADD, k, v) for k, v in (getattr(hdrs, "add", None) or {}).items()]
+            items += [(FLB_H1_OP_REMOVE, k, None) for k in (getattr(hdrs, "remove", None) or ())]
+        n[0] = len(items)
+        if not items:
+            return NULL
+        out = <flb_hdr_op *>self.mem(len(items) * sizeof(flb_hdr_op))
+        for i in range(len(items)):
+            kind, name, value = items[i]
+            out[i].kind = kind
+            out[i].name = self.s(name)
+            out[i].value = self.s(value)
+        return out
+
+
+cdef uint32_t _bk_index(dict index, object name, str what) except? 0xFFFFFFFE:
+    """The index of backend name, FLB_NO_BK for None."""
+    if name is None:
+        return FLB_NO_BK
+    if str(name) not in index:
+        raise ValueError(f"{what}: no backend {name!r}")
+    return <uint32_t>index[str(name)]
 
 
 cdef int _check(int rc, const char *msg) except -1:
@@ -62,6 +192,18 @@ cdef int _check(int rc, const char *msg) except -1:
     if rc == -ENOMEM:
         raise MemoryError(text)
     raise OSError(-rc, text)
+
+
+cdef int _check_build(int rc, flb_snap_builder *b) except -1:
+    """Raise for a negative errno return of a builder call: MemoryError for
+    ENOMEM, ValueError (the config cannot be built) for any other."""
+    if rc >= 0:
+        return 0
+    if rc == -ENOMEM:
+        _check(rc, flb_snap_builder_error(b))
+    msg = flb_snap_builder_error(b)
+    raise ValueError(msg.decode("utf-8", "replace") if msg[0] != 0
+                     else strerror(-rc).decode())
 
 
 cdef tuple _addr(const flb_sockaddr *sa):
@@ -134,61 +276,148 @@ cdef class _Engine:
     cdef flb_snap_builder *_build(self, config) except NULL:
         """A C builder filled from the config; freed here on error."""
         cdef flb_snap_builder *b = flb_snap_builder_new()
-        cdef int rc, algo, state, mode
-        cdef double lf
         if b == NULL:
             raise MemoryError()
         try:
             flb_snap_set_global(b, _u32(config.global_.max_connections, "max_connections"))
             index = {}
             for name, bk in config.backends.items():
-                name = str(name)
-                algo = flb_algo_from_name(_b(bk.balance))
-                if algo < 0:
-                    raise ValueError(f"backend {name}: unknown balance {bk.balance!r}")
-                lf = 0.0 if bk.load_factor is None else float(bk.load_factor)
-                rc = flb_snap_add_backend(b, _b(name), algo, _u32(bk.retries, "retries"), lf,
-                                          _u32(bk.max_fails, "max_fails"),
-                                          _ms(bk.fail_timeout, "fail_timeout"))
-                if rc < 0:
-                    _check(rc, flb_snap_builder_error(b))
-                index[name] = rc
-                for srv in bk.servers:
-                    address = str(srv.address)
-                    state = flb_state_from_name(_b(srv.state))
-                    if state < 0:
-                        raise ValueError(f"server {address}: unknown state {srv.state!r}")
-                    port = int(srv.port)
-                    if not 1 <= port <= 65535:
-                        raise ValueError(f"server {address}: port must be in 1..65535")
-                    rc = flb_snap_add_server(b, <uint32_t>index[name],
-                                             self._server_id(name, address), _b(address),
-                                             _b(srv.host), <uint16_t>port,
-                                             _u32(srv.weight, "weight"),
-                                             _u32(srv.max_conn, "max_conn"), state)
-                    if rc < 0:
-                        _check(rc, flb_snap_builder_error(b))
+                index[str(name)] = self._add_backend(b, str(name), bk)
             for lsn in config.listeners:
-                lname = str(lsn.name)
-                if str(lsn.backend) not in index:
-                    raise ValueError(f"listener {lname}: no backend {lsn.backend!r}")
-                mode = flb_mode_from_name(_b(lsn.mode))
-                if mode < 0:
-                    raise ValueError(f"listener {lname}: mode {lsn.mode!r} is not supported")
-                port = int(lsn.port)
-                if not 0 <= port <= 65535:
-                    raise ValueError(f"listener {lname}: port must be in 0..65535")
-                rc = flb_snap_add_listener(b, _b(lname), _b(lsn.host), <uint16_t>port, mode,
-                                           <uint32_t>index[str(lsn.backend)],
-                                           _ms(lsn.connect_timeout, "connect_timeout"),
-                                           _ms(lsn.idle_timeout, "idle_timeout"),
-                                           _u32(lsn.max_connections, "max_connections"))
-                if rc < 0:
-                    _check(rc, flb_snap_builder_error(b))
+                self._add_listener(b, lsn, index)
         except BaseException:
             flb_snap_builder_free(b)
             raise
         return b
+
+    cdef int _add_backend(self, flb_snap_builder *b, str name, object bk) except -1:
+        """Add a backend, its http settings and its servers; returns its index."""
+        cdef int rc, algo, state, bki
+        cdef double lf
+        algo = flb_algo_from_name(_b(bk.balance))
+        if algo < 0:
+            raise ValueError(f"backend {name}: unknown balance {bk.balance!r}")
+        lf = 0.0 if bk.load_factor is None else float(bk.load_factor)
+        bki = flb_snap_add_backend(b, _b(name), algo, _u32(bk.retries, "retries"), lf,
+                                   _u32(bk.max_fails, "max_fails"),
+                                   _ms(bk.fail_timeout, "fail_timeout"))
+        _check_build(bki, b)
+        self._set_backend_http(b, <uint32_t>bki, name, bk)
+        for srv in bk.servers:
+            address = str(srv.address)
+            state = flb_state_from_name(_b(srv.state))
+            if state < 0:
+                raise ValueError(f"server {address}: unknown state {srv.state!r}")
+            port = int(srv.port)
+            if not 1 <= port <= 65535:
+                raise ValueError(f"server {address}: port must be in 1..65535")
+            rc = flb_snap_add_server(b, <uint32_t>bki, self._server_id(name, address),
+                                     _b(address), _b(srv.host), <uint16_t>port,
+                                     _u32(srv.weight, "weight"),
+                                     _u32(srv.max_conn, "max_conn"), state)
+            _check_build(rc, b)
+        return bki
+
+    cdef int _set_backend_http(self, flb_snap_builder *b, uint32_t bki, str name,
+                               object bk) except -1:
+        """The backend's hash key ("kind" or "kind:NAME"), sticky cookie and
+        upstream keep-alive pool."""
+        cdef _Pins pins = _Pins()
+        cdef int rc
+        kind, _, hname = str(getattr(bk, "hash_key", None) or "client_ip").partition(":")
+        hkey = _HKEYS.get(kind)
+        if hkey is None:
+            raise ValueError(f"backend {name}: unknown hash_key kind {kind!r}")
+        rc = flb_snap_set_backend_http(b, bki, hkey, pins.s(hname or None),
+                                       pins.s(getattr(bk, "sticky_cookie", None)),
+                                       _u32(getattr(bk, "keepalive", 32), "keepalive"),
+                                       _ms(getattr(bk, "keepalive_timeout", 60.0),
+                                           "keepalive_timeout"))
+        _check_build(rc, b)
+        return 0
+
+    cdef int _add_listener(self, flb_snap_builder *b, object lsn, dict index) except -1:
+        """Add a listener; in mode http also its settings and routes."""
+        cdef int rc, mode
+        cdef uint32_t bk
+        lname = str(lsn.name)
+        mode_name = getattr(lsn, "mode", None) or "tcp"
+        mode = flb_mode_from_name(_b(mode_name))
+        if mode < 0:
+            raise ValueError(f"listener {lname}: mode {mode_name!r} is not supported")
+        if mode == FLB_MODE_HTTP:
+            bk = _bk_index(index, getattr(lsn, "backend", None), f"listener {lname}")
+        else:
+            if str(lsn.backend) not in index:
+                raise ValueError(f"listener {lname}: no backend {lsn.backend!r}")
+            bk = <uint32_t>index[str(lsn.backend)]
+        port = int(lsn.port)
+        if not 0 <= port <= 65535:
+            raise ValueError(f"listener {lname}: port must be in 0..65535")
+        rc = flb_snap_add_listener(b, _b(lname), _b(lsn.host), <uint16_t>port, mode, bk,
+                                   _ms(lsn.connect_timeout, "connect_timeout"),
+                                   _ms(lsn.idle_timeout, "idle_timeout"),
+                                   _u32(lsn.max_connections, "max_connections"))
+        _check_build(rc, b)
+        if mode == FLB_MODE_HTTP:
+            self._set_http(b, <uint32_t>rc, lsn)
+            for route in _http(lsn, "routes") or ():
+                self._add_route(b, <uint32_t>rc, lname, route, index)
+        return rc
+
+    cdef int _set_http(self, flb_snap_builder *b, uint32_t li, object lsn) except -1:
+        cdef flb_http_settings hs
+        cdef _Pins pins = _Pins()
+        cdef int rc
+        memset(&hs, 0, sizeof(hs))
+        hs.head_timeout_ms = _ms(_http(lsn, "header_timeout"), "header_timeout")
+        hs.keepalive_timeout_ms = _ms(_http(lsn, "keepalive_timeout"), "keepalive_timeout")
+        hs.response_timeout_ms = _ms(_http(lsn, "response_timeout"), "response_timeout")
+        hs.max_head = _u32(_http(lsn, "max_header_size"), "max_header_size")
+        for key, flag in _RW_FLAGS:
+            if _http(lsn, key):
+                hs.rw_flags |= <uint32_t>flag
+        rid = _http(lsn, "request_id")
+        if rid is not None and rid is not False:
+            hs.rw_flags |= FLB_H1RW_REQUEST_ID
+            hs.request_id_header = pins.s(rid)
+        rc = flb_snap_set_http(b, li, &hs)
+        _check_build(rc, b)
+        return 0
+
+    cdef int _add_route(self, flb_snap_builder *b, uint32_t li, str lname, object route,
+                        dict index) except -1:
+        cdef flb_route_spec spec
+        cdef flb_route_extra ex
+        cdef _Pins pins = _Pins()
+        cdef int rc
+        memset(&spec, 0, sizeof(spec))
+        memset(&ex, 0, sizeof(ex))
+        match = getattr(route, "match", None)
+        spec.host = pins.s(getattr(match, "host", None))
+        path = getattr(match, "path", None)
+        if path is not None:
+            spec.path = pins.s(path)
+            spec.path_kind = FLB_ROUTE_PATH_EXACT
+        else:
+            spec.path = pins.s(getattr(match, "path_prefix", None))
+            spec.path_kind = FLB_ROUTE_PATH_PREFIX
+        spec.methods = pins.strs(getattr(match, "methods", None), &spec.num_methods)
+        spec.headers = pins.kvs(getattr(match, "headers", None), &spec.num_headers)
+        spec.cookies = pins.kvs(getattr(match, "cookies", None), &spec.num_cookies)
+        spec.backend = _bk_index(index, getattr(route, "backend", None),
+                                 f"listener {lname}: route")
+        spec.strip_prefix = pins.s(getattr(route, "strip_prefix", None))
+        spec.rewrite_prefix = pins.s(getattr(route, "rewrite_prefix", None))
+        ex.connect_timeout_ms = _ms(getattr(route, "connect_timeout", None), "connect_timeout")
+        ex.response_timeout_ms = _ms(getattr(route, "response_timeout", None),
+                                     "response_timeout")
+        ex.max_body = _u64(getattr(route, "max_body_size", None), "max_body_size")
+        ex.req_ops = pins.ops(getattr(route, "request_headers", None), &ex.nreq)
+        ex.resp_ops = pins.ops(getattr(route, "response_headers", None), &ex.nresp)
+        rc = flb_snap_add_route(b, li, &spec, &ex)
+        _check_build(rc, b)
+        return rc
 
     def start(self, config):
         """Bind the listeners of config and start the workers on it."""
@@ -283,7 +512,8 @@ cdef class _Engine:
                 flb_listener_stats(&s.lsn[i], &ls)
                 d = ls
                 d["address"] = _addr(&s.lsn[i].sock.bound_addr)
-                d["backend"] = s.bk[s.lsn[i].backend].name.decode()
+                d["backend"] = (None if s.lsn[i].backend >= s.nbk
+                                else s.bk[s.lsn[i].backend].name.decode())
                 out["listeners"][s.lsn[i].sock.name.decode()] = d
         finally:
             flb_snapshot_release(s)

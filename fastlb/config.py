@@ -3,15 +3,23 @@
 Validation is pydantic's; this module adds what an operator needs from the
 errors: each one names the file, the key path (``backends.pg.servers[1].address``)
 and the problem, all errors are reported together, and an unknown key gets a
-"did you mean" suggestion.  Nothing binds until a Config exists."""
+"did you mean" suggestion.  Nothing binds until a Config exists.
+
+A listener runs in mode "tcp" (an L4 relay to one backend) or "http" (an
+HTTP/1.1 reverse proxy that picks a backend per request by its routes).  The
+bounds below are the C side's (csrc/router-t.h, csrc/h1rewrite-t.h), checked
+here so that a config the engine would refuse is an error with a key path."""
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
 import os
+import re
 import socket
+import string
 import sys
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,8 +33,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from fastlb.units import parse_duration
+from fastlb.units import parse_duration, parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,9 +43,54 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
 Balance = Literal[
     "round_robin", "weighted_round_robin", "least_conn", "random_two", "maglev", "ring"
 ]
+
+MAX_STR = 4096  # bytes in one route host, path, method, condition name or value
+MAX_CONDS = 16  # header conditions, and cookie conditions, per route
+MAX_METHODS = 16  # methods per route
+MAX_NAME = 64  # header-operation, request-id, hash-key and sticky cookie names
+MAX_OPS = 32  # header operations per list
+OPS_STORE = 4096  # bytes of names and values per header-operation list
+MIN_HEAD, MAX_HEAD = 1024, 16384  # max_header_size bounds
+HASH_BALANCES = ("maglev", "ring")
+
+# Keys that only a listener in mode "http" takes.
+HTTP_ONLY = (
+    "header_timeout",
+    "keepalive_timeout",
+    "response_timeout",
+    "max_header_size",
+    "forwarded_for",
+    "forwarded_proto",
+    "forwarded_host",
+    "forwarded",
+    "via",
+    "request_id",
+    "hide_backend",
+    "routes",
+)
+
+_TCHAR = frozenset("!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits)
+# Framing and hop-by-hop headers: the proxy's own, never a route's to change.
+_FIXED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-connection",
+    }
+)
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*\.?")
+_KEYED = "fastlb_keyed"
 
 
 class ConfigError(Exception):
@@ -69,6 +123,162 @@ def split_address(address: str) -> tuple[str, int]:
             raise ValueError(f"'{address}': cannot resolve '{host}': {exc.strerror}") from None
         host = str(infos[0][4][0])
     return host, int(port_text)
+
+
+# ---- problems reported under several keys ---------------------------------
+
+
+def _raise_problems(problems: list[tuple[str, str]]) -> None:
+    """Raise the problems a model validator found, each as (key relative to
+    the model, "" for the model itself; message), so that every one is
+    reported with its own key path (see _format)."""
+    if problems:
+        summary = "; ".join(f"{key}: {msg}" if key else msg for key, msg in problems)
+        raise PydanticCustomError(_KEYED, "{summary}", {"summary": summary, "problems": problems})
+
+
+# ---- value checks of the http keys ----------------------------------------
+
+
+def _no_controls(value: str, what: str) -> None:
+    if any((c < " " and c != "\t") or c == "\x7f" for c in value):
+        raise ValueError(f"{what} cannot hold control characters (tab is allowed)")
+    if len(value.encode("utf-8")) > MAX_STR:
+        raise ValueError(f"{what} is longer than {MAX_STR} bytes")
+
+
+def _token(value: object, what: str, limit: int = MAX_NAME) -> str:
+    """value if it is an HTTP token (RFC 9110 tchar) of 1..limit bytes."""
+    if not isinstance(value, str):
+        raise ValueError(f"a {what} must be a string")
+    if not value:
+        raise ValueError(f"a {what} cannot be empty")
+    bad = [c for c in value if c not in _TCHAR]
+    if bad:
+        raise ValueError(
+            f"'{value}' is not a valid {what}: {bad[0]!r} is not allowed "
+            "(letters, digits and !#$%&'*+-.^_`|~ are)"
+        )
+    if len(value) > limit:
+        raise ValueError(f"'{value[:16]}...' is too long: a {what} has at most {limit} bytes")
+    return value
+
+
+def _proxy_header_name(value: object) -> str:
+    """A header name a route may set, add or remove (also the request-id
+    header): a token of 1..64 bytes, not a framing or hop-by-hop header."""
+    name = _token(value, "header name")
+    if name.lower() in _FIXED_HEADERS:
+        raise ValueError(
+            f"'{name}' is not allowed: Host, Content-Length, Transfer-Encoding and the "
+            "hop-by-hop headers (Connection, Keep-Alive, TE, Trailer, Upgrade, "
+            "Proxy-Connection) are managed by the proxy"
+        )
+    return name
+
+
+def _header_value(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a header value must be a string")
+    _no_controls(value, "a header value")
+    if value != value.strip(" \t"):
+        raise ValueError(f"{value!r}: a header value cannot start or end with whitespace")
+    return value
+
+
+def _request_id(value: object) -> str | bool:
+    if value is False:
+        return False
+    if not isinstance(value, str):
+        raise ValueError("write a header name such as 'X-Request-Id', or false for none")
+    return _proxy_header_name(value)
+
+
+def _route_host(value: object) -> str:
+    """A route host: "api.example.com", "*.example.com" or "[v6]"; no port."""
+    if not isinstance(value, str):
+        raise ValueError("a host must be a string")
+    if value.startswith("[") and value.endswith("]"):
+        try:
+            ipaddress.IPv6Address(value[1:-1])
+        except ValueError:
+            raise ValueError(f"'{value}' is not an IPv6 address like '[::1]'") from None
+        return value
+    if ":" in value:
+        raise ValueError(f"'{value}': write the host without a port")
+    if len(value) > 254 or not _HOST.fullmatch(value):
+        raise ValueError(f"'{value}' is not a host name like 'api.example.com' or '*.example.com'")
+    return value
+
+
+def _route_path(value: object) -> str:
+    """A path, path prefix or rewrite: '/' then visible ASCII, no query."""
+    if not isinstance(value, str):
+        raise ValueError("a path must be a string")
+    if not value.startswith("/"):
+        raise ValueError(f"'{value}' must start with '/'")
+    if any(not "!" <= c <= "~" for c in value):
+        raise ValueError(
+            f"{value!r} may hold visible ASCII only (no spaces; percent-encode other bytes)"
+        )
+    if "?" in value or "#" in value:
+        raise ValueError(f"'{value}': routes see the path only, without '?query' or '#'")
+    if len(value) > MAX_STR:
+        raise ValueError(f"a path has at most {MAX_STR} bytes")
+    return value
+
+
+def _header_condition(value: object) -> str | bool:
+    if value is True:
+        return True
+    if not isinstance(value, str):
+        raise ValueError("write the value to compare with, or true for 'is present'")
+    return _header_value(value)
+
+
+def _cookie_condition(value: object) -> str | bool:
+    if value is True:
+        return True
+    if not isinstance(value, str):
+        raise ValueError("write the value to compare with, or true for 'is present'")
+    _no_controls(value, "a cookie value")
+    if ";" in value:
+        raise ValueError(f"'{value}': a cookie value cannot hold ';'")
+    return value
+
+
+def _hash_key(value: object) -> str:
+    """client_ip, path, uri, header:NAME or cookie:NAME."""
+    if isinstance(value, str):
+        kind, sep, name = value.partition(":")
+        if not sep and kind in ("client_ip", "path", "uri"):
+            return value
+        if sep and kind in ("header", "cookie"):
+            try:
+                _token(name, f"{kind} name")
+            except ValueError as exc:
+                raise ValueError(f"hash key '{value}': {exc}") from None
+            return value
+    raise ValueError(
+        f"{value!r} is not a hash key: use client_ip, path, uri, header:NAME or cookie:NAME"
+    )
+
+
+ProxyHeaderName = Annotated[str, BeforeValidator(_proxy_header_name)]
+HeaderValue = Annotated[str, BeforeValidator(_header_value)]
+RequestId = Annotated[str | Literal[False], BeforeValidator(_request_id)]
+RouteHost = Annotated[str, BeforeValidator(_route_host)]
+RoutePath = Annotated[str, BeforeValidator(_route_path)]
+Method = Annotated[str, BeforeValidator(lambda v: _token(v, "method", MAX_STR))]
+CondHeaderName = Annotated[str, BeforeValidator(lambda v: _token(v, "header name", MAX_STR))]
+CookieName = Annotated[str, BeforeValidator(lambda v: _token(v, "cookie name", MAX_STR))]
+HeaderCondition = Annotated[str | Literal[True], BeforeValidator(_header_condition)]
+CookieCondition = Annotated[str | Literal[True], BeforeValidator(_cookie_condition)]
+HashKey = Annotated[str, BeforeValidator(_hash_key)]
+StickyCookie = Annotated[str, BeforeValidator(lambda v: _token(v, "cookie name"))]
+
+
+# ---- models ---------------------------------------------------------------
 
 
 class _Model(BaseModel):
@@ -120,25 +330,180 @@ class BackendConfig(_Model):
     max_fails: int = Field(3, ge=1)
     fail_timeout: Duration = 10.0
     servers: list[ServerConfig] = Field(min_length=1)
+    # Used by http listeners only.
+    hash_key: HashKey = "client_ip"
+    sticky_cookie: StickyCookie | None = None
+    keepalive: int = Field(32, ge=0, le=10_000)
+    keepalive_timeout: Duration = 60.0
+
+    @field_validator("keepalive_timeout")
+    @classmethod
+    def _positive_keepalive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be more than 0 (keepalive = 0 keeps no idle connection)")
+        return value
 
     @model_validator(mode="after")
-    def _unique_servers(self) -> BackendConfig:
+    def _checks(self) -> BackendConfig:
+        problems: list[tuple[str, str]] = []
         seen: set[str] = set()
         for server in self.servers:
             if server.address in seen:
-                raise ValueError(f"server {server.address} is listed twice")
+                problems.append(("", f"server {server.address} is listed twice"))
             seen.add(server.address)
+        if self.hash_key != "client_ip" and self.balance not in HASH_BALANCES:
+            problems.append(
+                (
+                    "hash_key",
+                    f'hash_key \'{self.hash_key}\' needs balance = "maglev" or "ring" '
+                    f'(this backend uses "{self.balance}")',
+                )
+            )
+        _raise_problems(problems)
+        return self
+
+    @property
+    def hash_kind(self) -> str:
+        """The kind of hash key: client_ip, path, uri, header or cookie."""
+        return self.hash_key.partition(":")[0]
+
+    @property
+    def hash_name(self) -> str | None:
+        """The header or cookie name of a header:/cookie: hash key."""
+        return self.hash_key.partition(":")[2] or None
+
+
+class HeaderOpsConfig(_Model):
+    """A route's header operations, applied as: set, then add, then remove."""
+
+    set: dict[ProxyHeaderName, HeaderValue] = Field(default_factory=dict)
+    add: dict[ProxyHeaderName, HeaderValue] = Field(default_factory=dict)
+    remove: list[ProxyHeaderName] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> HeaderOpsConfig:
+        problems: list[tuple[str, str]] = []
+        if self.count() > MAX_OPS:
+            problems.append(("", f"{self.count()} header operations: at most {MAX_OPS}"))
+        used = sum(len(k.encode()) + len(v.encode()) for k, v in self.pairs())
+        if used > OPS_STORE:
+            problems.append(("", f"names and values take {used} bytes: at most {OPS_STORE}"))
+        removed = {name.lower() for name in self.remove}
+        problems += [
+            (f"set.{name}", f"'{name}' is also in remove (set already replaces it)")
+            for name in self.set
+            if name.lower() in removed
+        ]
+        _raise_problems(problems)
+        return self
+
+    def count(self) -> int:
+        return len(self.set) + len(self.add) + len(self.remove)
+
+    def pairs(self) -> Iterator[tuple[str, str]]:
+        """(name, value) of every operation in order; "" for a remove."""
+        yield from self.set.items()
+        yield from self.add.items()
+        yield from ((name, "") for name in self.remove)
+
+
+class MatchConfig(_Model):
+    """A route's conditions; all must hold.  None at all: every request."""
+
+    host: RouteHost | None = None
+    path_prefix: RoutePath | None = None
+    path: RoutePath | None = None
+    methods: Annotated[list[Method], Field(min_length=1, max_length=MAX_METHODS)] | None = None
+    headers: dict[CondHeaderName, HeaderCondition] = Field(
+        default_factory=dict, max_length=MAX_CONDS
+    )
+    cookies: dict[CookieName, CookieCondition] = Field(default_factory=dict, max_length=MAX_CONDS)
+
+    @model_validator(mode="after")
+    def _one_path(self) -> MatchConfig:
+        if self.path is not None and self.path_prefix is not None:
+            _raise_problems([("path", "give path or path_prefix, not both")])
+        return self
+
+    @property
+    def matches_all(self) -> bool:
+        """Whether there is no condition (a default route)."""
+        return not (
+            self.host
+            or self.path
+            or self.path_prefix
+            or self.methods
+            or self.headers
+            or self.cookies
+        )
+
+
+class RouteConfig(_Model):
+    match: MatchConfig = Field(default_factory=MatchConfig)
+    backend: str = Field(min_length=1)
+    strip_prefix: RoutePath | None = None
+    rewrite_prefix: RoutePath | None = None
+    max_body_size: Size | None = None
+    connect_timeout: Duration | None = None
+    response_timeout: Duration | None = None
+    request_headers: HeaderOpsConfig = Field(default_factory=HeaderOpsConfig)
+    response_headers: HeaderOpsConfig = Field(default_factory=HeaderOpsConfig)
+
+    @field_validator("max_body_size")
+    @classmethod
+    def _some_body(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("must be at least 1 byte (leave it out for no limit)")
+        return value
+
+    @field_validator("connect_timeout", "response_timeout")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be more than 0 (leave it out to use the listener's)")
+        return value
+
+    @model_validator(mode="after")
+    def _rewrite_needs_prefix(self) -> RouteConfig:
+        if (
+            self.rewrite_prefix is not None
+            and self.strip_prefix is None
+            and self.match.path is None
+            and self.match.path_prefix is None
+        ):
+            _raise_problems(
+                [
+                    (
+                        "rewrite_prefix",
+                        "needs strip_prefix, or match.path or match.path_prefix, "
+                        "to say which prefix it replaces",
+                    )
+                ]
+            )
         return self
 
 
 class ListenerConfig(_Addressed):
     name: str = Field(min_length=1)
     bind: str
-    mode: Literal["tcp"] = "tcp"
-    backend: str
+    mode: Literal["tcp", "http"] = "tcp"
+    backend: str | None = None  # required in mode tcp; mode http: the default route's
     connect_timeout: Duration = 3.0
     idle_timeout: Duration = 3600.0
     max_connections: int = Field(0, ge=0)
+    # Mode http only (HTTP_ONLY).
+    header_timeout: Duration = 10.0
+    keepalive_timeout: Duration = 60.0
+    response_timeout: Duration = 60.0
+    max_header_size: Size = 8192
+    forwarded_for: bool = True
+    forwarded_proto: bool = True
+    forwarded_host: bool = True
+    forwarded: bool = False
+    via: bool = False
+    request_id: RequestId = "X-Request-Id"
+    hide_backend: bool = False
+    routes: list[RouteConfig] = Field(default_factory=list)
 
     @field_validator("bind")
     @classmethod
@@ -146,8 +511,40 @@ class ListenerConfig(_Addressed):
         split_address(value)
         return value
 
+    @field_validator("max_header_size")
+    @classmethod
+    def _head_bounds(cls, value: int) -> int:
+        if not MIN_HEAD <= value <= MAX_HEAD:
+            raise ValueError(f"{value} bytes is out of range: it must be in 1KiB..16KiB")
+        return value
+
+    @model_validator(mode="after")
+    def _mode_keys(self) -> ListenerConfig:
+        _raise_problems(_mode_problems(self.mode, self.model_fields_set, self.backend, self.routes))
+        return self
+
     def _address(self) -> str:
         return self.bind
+
+
+def _mode_problems(
+    mode: object, given: Collection[str], backend: object, routes: object
+) -> list[tuple[str, str]]:
+    """What a listener's mode forbids or requires, as (key, message); used
+    on the model and, so that it is reported with other errors, on raw data."""
+    if mode == "tcp":
+        problems = [(key, 'only valid with mode = "http"') for key in HTTP_ONLY if key in given]
+        if backend is None:
+            problems.insert(0, ("backend", "required key is missing"))
+        return problems
+    if mode == "http" and backend is None and not routes:
+        return [
+            (
+                "backend",
+                'mode "http" needs a backend (for requests no route matches) or at least one route',
+            )
+        ]
+    return []
 
 
 class GlobalConfig(_Model):
@@ -165,23 +562,23 @@ class Config(_Model):
     def _cross_references(self) -> Config:
         names: set[str] = set()
         binds: dict[tuple[str, int], str] = {}
-        problems = []
+        problems: list[tuple[str, str]] = []
         for i, listener in enumerate(self.listeners):
             where = f"listeners[{i}]"
             if listener.name in names:
-                problems.append(f"{where}.name: listener name '{listener.name}' is used twice")
+                problems.append((f"{where}.name", f"listener name '{listener.name}' is used twice"))
             names.add(listener.name)
-            if listener.backend not in self.backends:
-                hint = _did_you_mean(listener.backend, self.backends)
-                problems.append(f"{where}.backend: no backend named '{listener.backend}'{hint}")
+            problems += _reference_problems(where, listener, self.backends)
             key = (listener.host, listener.port)
             if listener.port and key in binds:
                 problems.append(
-                    f"{where}.bind: {listener.bind} is already bound by listener '{binds[key]}'"
+                    (
+                        f"{where}.bind",
+                        f"{listener.bind} is already bound by listener '{binds[key]}'",
+                    )
                 )
             binds[key] = listener.name
-        if problems:
-            raise ValueError("; ".join(problems))
+        _raise_problems(problems)
         return self
 
     def with_workers(self, workers: int) -> Config:
@@ -189,6 +586,56 @@ class Config(_Model):
         return self.model_copy(
             update={"global_": self.global_.model_copy(update={"workers": workers})}
         )
+
+
+# ---- cross-references, on models and on raw data ---------------------------
+
+
+def _field(obj: Any, key: str) -> Any:
+    """obj[key] of a raw table, obj.key of a model; None when absent."""
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def _backend_refs(listener: Any) -> Iterator[tuple[str, Any]]:
+    """(key, backend name) of a listener and of each of its routes."""
+    yield "backend", _field(listener, "backend")
+    routes = _field(listener, "routes")
+    if isinstance(routes, list):
+        for j, route in enumerate(routes):
+            yield f"routes[{j}].backend", _field(route, "backend")
+
+
+def _reference_problems(
+    where: str, listener: Any, backends: Collection[str]
+) -> list[tuple[str, str]]:
+    return [
+        (f"{where}.{key}", f"no backend named '{name}'{_did_you_mean(name, backends)}")
+        for key, name in _backend_refs(listener)
+        if isinstance(name, str) and name not in backends
+    ]
+
+
+def _raw_problems(data: dict[str, Any]) -> list[str]:
+    """Backend references and mode rules checked on the raw data, so that
+    they are reported with the other errors even when validation failed."""
+    backends = data.get("backends")
+    listeners = data.get("listeners")
+    if not isinstance(listeners, list):
+        return []
+    out: list[tuple[str, str]] = []
+    for i, listener in enumerate(listeners):
+        if not isinstance(listener, dict):
+            continue
+        where = f"listeners[{i}]"
+        mode = listener.get("mode", "tcp")
+        problems = _mode_problems(mode, listener, listener.get("backend"), listener.get("routes"))
+        out += [(f"{where}.{key}", msg) for key, msg in problems]
+        if isinstance(backends, dict):
+            out += _reference_problems(where, listener, backends)
+    return [f"{key}: {msg}" for key, msg in out]
+
+
+# ---- error formatting -----------------------------------------------------
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
@@ -201,8 +648,8 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
+        elif part != "[key]":  # pydantic's marker of a bad dict key
+            out += ("." if out else "") + (str(part) or '""')
     return out or "(top level)"
 
 
@@ -212,6 +659,10 @@ _CHILDREN: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (Config, "listeners"): ListenerConfig,
     (Config, "backends"): BackendConfig,
     (BackendConfig, "servers"): ServerConfig,
+    (ListenerConfig, "routes"): RouteConfig,
+    (RouteConfig, "match"): MatchConfig,
+    (RouteConfig, "request_headers"): HeaderOpsConfig,
+    (RouteConfig, "response_headers"): HeaderOpsConfig,
 }
 
 
@@ -231,33 +682,22 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
-def _missing_backends(data: dict[str, Any]) -> list[str]:
-    """Listener backends that name no backend, checked on the raw data so the
-    problem is reported with the others even when validation failed."""
-    backends = data.get("backends")
-    listeners = data.get("listeners")
-    if not isinstance(backends, dict) or not isinstance(listeners, list):
-        return []
-    out = []
-    for i, listener in enumerate(listeners):
-        name = listener.get("backend") if isinstance(listener, dict) else None
-        if isinstance(name, str) and name not in backends:
-            hint = _did_you_mean(name, backends)
-            out.append(f"listeners[{i}].backend: no backend named '{name}'{hint}")
-    return out
-
-
-def _format(error: dict[str, Any]) -> str:
+def _format(error: Mapping[str, Any]) -> list[str]:
+    """The lines of one pydantic error: "key.path: problem"."""
     loc = tuple(error["loc"])
     path = _key_path(loc)
+    if error["type"] == _KEYED:  # problems under keys relative to loc
+        base = path if loc else ""
+        return [
+            f"{base}.{key}: {msg}" if base and key else f"{base or key}: {msg}"
+            for key, msg in error["ctx"]["problems"]
+        ]
     if error["type"] == "extra_forbidden":
-        return f"{path}: unknown key{_did_you_mean(str(loc[-1]), _fields_at(loc))}"
+        return [f"{path}: unknown key{_did_you_mean(str(loc[-1]), _fields_at(loc))}"]
     if error["type"] == "missing":
-        return f"{path}: required key is missing"
+        return [f"{path}: required key is missing"]
     msg = str(error["msg"]).removeprefix("Value error, ")
-    if not loc:  # Config's cross-reference checks name their own key paths
-        return msg
-    return f"{path}: {msg}"
+    return [f"{path}: {msg}"]
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
@@ -267,9 +707,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
     except ValidationError as exc:
         lines: list[str] = []
         for error in exc.errors():
-            text = _format(error)
-            lines.extend(text.split("; ") if not error["loc"] else [text])
-        lines += [line for line in _missing_backends(data) if line not in lines]
+            lines += [line for line in _format(error) if line not in lines]
+        lines += [line for line in _raw_problems(data) if line not in lines]
         raise ConfigError(source, lines) from None
 
 

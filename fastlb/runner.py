@@ -12,7 +12,14 @@ import signal
 import sys
 import threading
 
-from fastlb.config import Config, ConfigError, load_config
+from fastlb.config import (
+    BackendConfig,
+    Config,
+    ConfigError,
+    ListenerConfig,
+    MatchConfig,
+    load_config,
+)
 
 log = logging.getLogger("fastlb")
 
@@ -22,17 +29,59 @@ EXIT_CONFIG = 2
 
 
 def describe(config: Config) -> str:
-    """A one-screen summary of a config: listeners, backends and servers."""
+    """A one-screen summary of a config: listeners (and their routes),
+    backends and servers."""
     lines = [f"workers: {config.global_.workers}"]
     for listener in config.listeners:
-        lines.append(
-            f"listener {listener.name}: {listener.bind} ({listener.mode}) -> {listener.backend}"
-        )
+        lines += _describe_listener(listener)
     for name, backend in config.backends.items():
-        lines.append(f"backend {name}: {backend.balance}, {len(backend.servers)} server(s)")
+        lines.append(f"backend {name}: {_describe_backend(backend)}")
         for server in backend.servers:
             lines.append(f"  server {server.address} weight={server.weight} state={server.state}")
     return "\n".join(lines)
+
+
+def _describe_listener(listener: ListenerConfig) -> list[str]:
+    default = listener.backend or "404 (no default backend)"
+    lines = [f"listener {listener.name}: {listener.bind} ({listener.mode}) -> {default}"]
+    for i, route in enumerate(listener.routes):
+        rewrite = "".join(
+            f" {key}={value}"
+            for key, value in (
+                ("strip_prefix", route.strip_prefix),
+                ("rewrite_prefix", route.rewrite_prefix),
+            )
+            if value is not None
+        )
+        lines.append(f"  route {i}: {_describe_match(route.match)} -> {route.backend}{rewrite}")
+    return lines
+
+
+def _describe_match(match: MatchConfig) -> str:
+    if match.matches_all:
+        return "any request"
+    parts = [
+        f"{key}={value}"
+        for key, value in (
+            ("host", match.host),
+            ("path", match.path),
+            ("path_prefix", match.path_prefix),
+            ("methods", ",".join(match.methods or ())),
+            ("headers", ",".join(match.headers)),
+            ("cookies", ",".join(match.cookies)),
+        )
+        if value
+    ]
+    return " ".join(parts)
+
+
+def _describe_backend(backend: BackendConfig) -> str:
+    text = f"{backend.balance}, {len(backend.servers)} server(s)"
+    if backend.hash_key != "client_ip":
+        text += f", hash_key={backend.hash_key}"
+    if backend.sticky_cookie:
+        text += f", sticky_cookie={backend.sticky_cookie}"
+    return text
 
 
 def check(path: str) -> int:

@@ -270,7 +270,8 @@ static void test_snapshot(void)
 	flb_snap_builder_free(bd);
 	CHECK_EQ(flb_algo_from_name("maglev"), FLB_ALGO_MAGLEV);
 	CHECK_EQ(flb_state_from_name("maint"), FLB_SRV_MAINT);
-	CHECK_EQ(flb_mode_from_name("http"), -1);
+	CHECK_EQ(flb_mode_from_name("http"), FLB_MODE_HTTP);
+	CHECK_EQ(flb_mode_from_name("udp"), -1);
 }
 
 /* ---- end to end ---- */

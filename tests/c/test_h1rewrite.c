@@ -479,7 +479,7 @@ static void test_error_responses(void)
 	CHECK_EQ(flb_h1_error_response(buf, sizeof(buf), 502, "a\r\nb", 0), FLB_H1RW_E_ARG);
 	CHECK_EQ(flb_h1_error_response(buf, 0, 502, NULL, 0), FLB_H1RW_E_SPACE);
 	CHECK(flb_h1_error_reason(413) != NULL);
-	CHECK(flb_h1_error_reason(404) == NULL);
+	CHECK(flb_h1_error_reason(418) == NULL);
 }
 
 int main(void)

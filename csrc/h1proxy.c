@@ -1,0 +1,1974 @@
+/* h1proxy.c: the HTTP/1.1 reverse proxy, listener mode http (types in
+ * h1proxy-t.h, API in h1proxy.h).
+ *
+ * The path of one request, on the worker that accepted the client:
+ *   1. h1_start: TCP_NODELAY, the connection's struct flb_h1 from the
+ *      worker's pool, the client address as text (X-Forwarded-For).
+ *   2. read_head: recv into a pooled 16 KiB buffer (rq.in), parse with
+ *      flb_http_parse_request (http1.c), resuming at last_len.  Malformed:
+ *      400; too large: 431; not complete within head_timeout: 408.
+ *   3. on_request: route (router.c; no route: 404), CONNECT: 405, body
+ *      framing and max_body (413), balancing key, request id, and the
+ *      upstream head written by flb_h1_rewrite_request (h1rewrite.c) into a
+ *      second buffer (rq.hb).
+ *   4. get_upstream: flb_balance_pick (balance.c), then an idle connection
+ *      to that server from this worker's pool (the server slot's idle list,
+ *      no syscall), or a non-blocking connect under connect_timeout; a
+ *      failed connect tries the next server within the backend's retries.
+ *   5. req_pump: head and buffered body in one sendmsg, then the rest of
+ *      the body read from the client, bounded by Content-Length or tracked
+ *      by flb_http_chunked_scan, never buffered whole (side_pump).
+ *   6. resp_head / on_response: the response head read into rs.in within
+ *      response_timeout (504), parsed with flb_http_parse_response, its
+ *      framing derived (HEAD, 1xx, 204, 304: no body), rewritten for the
+ *      client (rs.hb).  1xx are passed on and the wait goes on; 101 after an
+ *      Upgrade request turns the connection into a two-way tunnel.
+ *   7. resp_pump: head and body to the client; large Content-Length and
+ *      close-delimited bodies move by splice(2) through a pooled pipe once
+ *      a read fills the buffer, as in the L4 relay.
+ *   8. txn_end: the upstream goes back to its pool when its response was
+ *      persistent and complete, the buffers go back to theirs, and the
+ *      client connection waits for its next request (keepalive_timeout)
+ *      or closes.  Pipelined bytes already read stay in rq.in and are
+ *      parsed at once, so requests are answered in order.
+ *
+ * Epoll.  Level-triggered, as conn.c.  The client socket is registered
+ * with data c|0, an upstream socket with data up|FLB_TAG_UP, so a pooled
+ * connection changes hands without epoll_ctl.  Read interest is kept on
+ * when the state does not read (waiting for a response, say) and turned
+ * off only if an event actually arrives then (a pipelining client): the
+ * usual request/response cycle makes no epoll_ctl call at all.
+ *
+ * Retries.  A failed connect tries the next server.  A request whose head
+ * and body are still wholly in our buffers (replayable) is sent again when
+ * the upstream closes or resets before the first response byte, if the
+ * method is idempotent or the connection came from the pool (the server
+ * closed an idle keep-alive connection as we reused it); a pooled
+ * connection that failed is replaced by another to the same server.
+ *
+ * Errors of our own (flb_h1_error_response) carry the request id and no
+ * address.  After a 4xx that leaves request bytes unread, the client side
+ * is shut for writing and drained for a moment (lingering close) so the
+ * response is not destroyed by an RST. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "ascii.h"
+#include "balance.h"
+#include "compiler.h"
+#include "conn.h"
+#include "engine.h"
+#include "h1proxy.h"
+#include "h1rewrite.h"
+#include "hash.h"
+#include "http1.h"
+#include "pool.h"
+#include "router.h"
+#include "snapshot.h"
+#include "stats.h"
+#include "timer.h"
+
+#define PUMP_ROUNDS 4          /* reads per pump call (bounds one turn) */
+#define SPLICE_MIN 4096        /* a smaller splice read goes back to copying */
+#define LINGER_MS 1000         /* drain time after an error with unread input */
+#define LINGER_BYTES (1u << 20)
+
+/* Request states (h->rqs). */
+enum { RQS_IDLE = 0, RQS_HEAD, RQS_BODY, RQS_DONE, RQS_LINGER };
+/* Response states (h->rss). */
+enum { RSS_NONE = 0, RSS_CONNECT, RSS_HEAD, RSS_BODY };
+
+/* h->fl */
+#define H1F_CLIENT_KA  0x0001u /* the client connection may persist */
+#define H1F_HEADREQ    0x0002u /* HEAD request: the response has no body */
+#define H1F_REPLAY     0x0004u /* the whole request is in rq.in / rq.hb */
+#define H1F_UPGRADE    0x0008u /* the request asks for an Upgrade */
+#define H1F_IDEMP      0x0010u /* idempotent method */
+#define H1F_SENT       0x0020u /* response bytes went to the client */
+#define H1F_REUSED     0x0040u /* the upstream came from the pool */
+#define H1F_UP_KA      0x0080u /* the upstream may be pooled after this response */
+#define H1F_CLOSE      0x0100u /* close the client after this response */
+#define H1F_INTERIM    0x0200u /* the response being sent is a 1xx */
+#define H1F_TUNNEL     0x0400u /* after 101: raw relay both ways */
+#define H1F_NOIN       0x0800u /* client read interest off (lazy, see top) */
+#define H1F_UPNOIN     0x1000u /* upstream read interest off (lazy) */
+#define H1F_TIMEDOUT   0x2000u /* the last upstream failure was a timeout */
+#define H1F_WAITRES    0x4000u /* queued for a buffer or pipe */
+#define H1F_RESP_BYTES 0x8000u /* some response byte came from upstream */
+#define H1F_LOCAL      0x10000u /* the response is our own error */
+#define H1F_SETCOOKIE  0x20000u /* add the sticky cookie to the response */
+#define H1F_STALE      0x40000u /* a stale pooled connection was replaced once */
+
+/* side_pump results. */
+enum { SP_DONE, SP_WAIT, SP_EOF, SP_ERR_IN, SP_ERR_OUT, SP_NOBUF, SP_BADBODY };
+
+static void h1_start(struct flb_worker *w, struct flb_conn *c);
+static void h1_io(struct flb_worker *w, struct flb_conn *c, int side, uint32_t events);
+static void h1_timeout(struct flb_worker *w, struct flb_conn *c);
+static void h1_resume(struct flb_worker *w, struct flb_conn *c);
+static void h1_release(struct flb_worker *w, struct flb_conn *c);
+
+const struct flb_conn_ops flb_h1_ops = {
+	.name = "http",
+	.start = h1_start,
+	.io = h1_io,
+	.timeout = h1_timeout,
+	.resume = h1_resume,
+	.release = h1_release,
+};
+
+static void get_upstream(struct flb_worker *w, struct flb_conn *c);
+static int attach_server(struct flb_worker *w, struct flb_conn *c, uint32_t i);
+static void connect_failed(struct flb_worker *w, struct flb_conn *c);
+static void send_error(struct flb_worker *w, struct flb_conn *c, int status);
+static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first);
+static void resp_head(struct flb_worker *w, struct flb_conn *c, int recv_first);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* The listener's http part.  c: an http connection. */
+static inline const struct flb_http_lsn *hl(const struct flb_conn *c)
+{
+	return c->lsn->http;
+}
+
+/* Returns 1 when the connection was closed. */
+static inline int dead(const struct flb_conn *c)
+{
+	return c->state == FLB_CS_DEAD;
+}
+
+/* Take a buffer from the worker's pool into *b (no-op if set).
+ * Returns 0, or -1 when the pool is exhausted. */
+static int buf_take(struct flb_worker *w, struct flb_buf **b)
+{
+	if (*b != NULL)
+		return 0;
+	*b = flb_buf_get(&w->bufs);
+	if (*b == NULL)
+		return -1;
+	flb_ctr_add(&w->c.bufs_used, 1);
+	return 0;
+}
+
+/* Give *b back to the pool (no-op if NULL).  w: the worker. */
+static void buf_drop(struct flb_worker *w, struct flb_buf **b)
+{
+	if (*b == NULL)
+		return;
+	flb_buf_put(&w->bufs, *b);
+	*b = NULL;
+	flb_ctr_add(&w->c.bufs_used, (uint64_t)-1);
+}
+
+/* Release a side's pipe (discarded if it still holds bytes). */
+static void pipe_drop(struct flb_worker *w, struct flb_h1_side *sd)
+{
+	if (sd->pipe == NULL)
+		return;
+	if (sd->ppend)
+		flb_pipe_discard(&w->pipes, sd->pipe);
+	else
+		flb_pipe_put(&w->pipes, sd->pipe);
+	sd->pipe = NULL;
+	sd->ppend = 0;
+	flb_ctr_add(&w->c.pipes_used, (uint64_t)-1);
+}
+
+/* Release everything a side holds and zero it.  w: worker; sd: the side. */
+static void side_clear(struct flb_worker *w, struct flb_h1_side *sd)
+{
+	buf_drop(w, &sd->in);
+	buf_drop(w, &sd->hb);
+	pipe_drop(w, sd);
+	memset(sd, 0, sizeof(*sd));
+}
+
+/* Returns nonzero when a side has bytes waiting for its sink. */
+static inline int side_pending(const struct flb_h1_side *sd)
+{
+	return sd->hlen > sd->hpos || sd->avail || sd->ppend;
+}
+
+/* Start a body.  b: the body; kind: enum flb_h1_body_kind; len: its
+ * Content-Length for FLB_BODY_LENGTH (0 makes it NONE). */
+static void body_init(struct flb_h1_body *b, int kind, uint64_t len)
+{
+	memset(b, 0, sizeof(*b));
+	if (kind == FLB_BODY_LENGTH && len == 0)
+		kind = FLB_BODY_NONE;
+	b->kind = (uint8_t)kind;
+	b->left = len;
+	b->done = kind == FLB_BODY_NONE;
+	if (kind == FLB_BODY_CHUNKED)
+		flb_http_chunked_init(&b->ck);
+}
+
+/* Account n received bytes p[0..n) to a body.
+ * Returns how many of them belong to it (the rest follow the message), or
+ * -1 on malformed chunked framing. */
+static long body_take(struct flb_h1_body *b, const char *p, size_t n)
+{
+	long t;
+
+	switch (b->kind) {
+	case FLB_BODY_LENGTH:
+		t = (long)(n < b->left ? n : b->left);
+		b->left -= (uint64_t)t;
+		b->done = b->left == 0;
+		break;
+	case FLB_BODY_CHUNKED:
+		t = flb_http_chunked_scan(&b->ck, p, n);
+		if (t < 0)
+			return -1;
+		b->done = b->ck.done != 0;
+		break;
+	case FLB_BODY_CLOSE:
+		t = (long)n;
+		break;
+	default:
+		return 0;
+	}
+	b->seen += (uint64_t)t;
+	return t;
+}
+
+/* Feed n bytes just received at sd->in->data[at..at+n) to the side's body
+ * and add them to the buffer: the body's bytes become sendable (avail), the
+ * rest stays after them.  A chunked body being decoded shrinks in place to
+ * its data.  sd->len must equal at on entry.  Returns 0, or -1 on
+ * malformed chunked framing. */
+static int body_feed(struct flb_h1_side *sd, uint32_t at, size_t n)
+{
+	long t;
+
+	if (sd->body.kind == FLB_BODY_CHUNKED && sd->body.decode) {
+		size_t dl = n;
+
+		t = flb_http_chunked_decode(&sd->body.ck, sd->in->data + at, &dl);
+		if (t == FLB_HTTP_INVALID)
+			return -1;
+		sd->body.seen += dl;
+		sd->avail += (uint32_t)dl;
+		sd->len = at + (uint32_t)dl + (t >= 0 ? (uint32_t)t : 0);
+		sd->body.done = t >= 0;
+		return 0;
+	}
+	t = body_take(&sd->body, sd->in->data + at, n);
+	if (t < 0)
+		return -1;
+	sd->avail += (uint32_t)t;
+	sd->len = at + (uint32_t)n;
+	return 0;
+}
+
+/* Count n bytes sent in direction d (0: to the server, 1: to the client). */
+static void account(struct flb_worker *w, struct flb_conn *c, int d, uint64_t n)
+{
+	struct flb_lsn_ctr *lc = flb_conn_lsn_ctr(w, c);
+	struct flb_srv_ctr *sc = c->srv != FLB_NO_SRV ? flb_srv_ctr_of(w, flb_conn_srv(c)) : NULL;
+
+	if (d == 0) {
+		flb_ctr_add(&w->c.bytes_in, n);
+		flb_ctr_add(&lc->bytes_in, n);
+		if (sc)
+			flb_ctr_add(&sc->bytes_in, n);
+	} else {
+		flb_ctr_add(&w->c.bytes_out, n);
+		flb_ctr_add(&lc->bytes_out, n);
+		if (sc)
+			flb_ctr_add(&sc->bytes_out, n);
+	}
+}
+
+/* Arm the connection timer ms from now (0: cancel).  Returns 0, or -1
+ * when the timer could not be armed (the connection is then closed). */
+static int arm(struct flb_worker *w, struct flb_conn *c, uint32_t ms)
+{
+	if (ms == 0) {
+		flb_timer_cancel(&w->timers, &c->tmr);
+		return 0;
+	}
+	if (flb_timer_arm(&w->timers, &c->tmr, w->now_ms + ms) < 0) {
+		flb_conn_close(w, c, 1 | 2);
+		return -1;
+	}
+	return 0;
+}
+
+/* Queue the connection until a buffer or pipe is free (h1_resume). */
+static void wait_res(struct flb_worker *w, struct flb_conn *c)
+{
+	c->h1->fl |= H1F_WAITRES;
+	if (flb_list_empty(&c->wnode))
+		flb_list_add_tail(&w->waitq, &c->wnode);
+	flb_ctr_add(&w->c.res_waits, 1);
+}
+
+/* ---- upstream connections ---------------------------------------------- */
+
+/* Set an upstream socket's epoll interest (one epoll_ctl when it changes).
+ * Returns 0 or -1 (errno from epoll_ctl). */
+static int up_ep_set(struct flb_worker *w, struct flb_upconn *up, uint32_t want)
+{
+	struct epoll_event ev;
+	int op = (up->ev & FLB_UP_REG) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+	if ((up->ev & FLB_UP_REG) && (up->ev & ~FLB_UP_REG) == want)
+		return 0;
+	ev.events = want;
+	ev.data.u64 = (uint64_t)(uintptr_t)up | FLB_TAG_UP;
+	if (epoll_ctl(w->epfd, op, up->fd, &ev) < 0)
+		return -1;
+	up->ev = want | FLB_UP_REG;
+	return 0;
+}
+
+/* Close an upstream connection and retire it (freed at the end of the
+ * batch).  rst: close with an RST.  w: worker; up: the connection. */
+static void up_close(struct flb_worker *w, struct flb_upconn *up, int rst)
+{
+	if (up->fd < 0)
+		return;
+	if (up->owner == NULL) {
+		struct flb_srv_slot *sl = &up->sh->slots[w->id];
+
+		flb_list_del(&up->node);
+		flb_list_del(&up->wnode);
+		sl->nidle--;
+		flb_ctr_add(&w->c.upconns_idle, (uint64_t)-1);
+	}
+	flb_timer_cancel(&w->timers, &up->tmr);
+	if (rst) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(up->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(up->fd);
+	up->fd = -1;
+	up->owner = NULL;
+	flb_srv_release(up->sh);
+	up->sh = NULL;
+	flb_list_add_tail(&w->updead, &up->node);
+}
+
+/* Pool idle timer of an upstream connection: close it. */
+static void up_timer_cb(struct flb_timer *t, void *ctx)
+{
+	up_close(ctx, flb_container_of(t, struct flb_upconn, tmr), 0);
+}
+
+/* Detach the connection's upstream and close it.  rst: with an RST. */
+static void up_drop(struct flb_worker *w, struct flb_conn *c, int rst)
+{
+	struct flb_h1 *h = c->h1;
+
+	if (h->up == NULL)
+		return;
+	up_close(w, h->up, rst);
+	h->up = NULL;
+}
+
+/* Give the connection's upstream back to its server's idle pool on this
+ * worker (or close it when the pool is full or disabled). */
+static void up_pool_put(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+	struct flb_upconn *up = h->up;
+	const struct flb_http_bk *hb = &flb_conn_bk(c)->http;
+	struct flb_srv_slot *sl = &up->sh->slots[w->id];
+
+	h->up = NULL;
+	if (hb->pool_max_idle == 0 || up_ep_set(w, up, EPOLLIN) < 0 ||
+	    flb_timer_arm(&w->timers, &up->tmr, w->now_ms + hb->pool_idle_ms) < 0) {
+		up_close(w, up, 0);
+		return;
+	}
+	up->owner = NULL;
+	flb_ctr_add(&w->c.upconns_idle, 1);
+	flb_list_add_tail(&sl->idle, &up->node);
+	flb_list_add_tail(&w->upidle, &up->wnode);
+	if (++sl->nidle > hb->pool_max_idle)
+		up_close(w, flb_container_of(sl->idle.next, struct flb_upconn, node), 0);
+}
+
+/* Take the most recently pooled idle connection to a server, for c.
+ * Returns it (owned by c), or NULL when the pool is empty. */
+static struct flb_upconn *up_pool_take(struct flb_worker *w, struct flb_conn *c,
+                                       const struct flb_server *sv)
+{
+	struct flb_srv_slot *sl = &sv->sh->slots[w->id];
+	struct flb_upconn *up;
+
+	if (flb_list_empty(&sl->idle))
+		return NULL;
+	up = flb_container_of(sl->idle.prev, struct flb_upconn, node);
+	flb_list_del(&up->node);
+	flb_list_del(&up->wnode);
+	flb_list_init(&up->node);
+	sl->nidle--;
+	flb_ctr_add(&w->c.upconns_idle, (uint64_t)-1);
+	flb_timer_cancel(&w->timers, &up->tmr);
+	up->owner = c;
+	return up;
+}
+
+/* Open a connection to sv for c, without blocking.
+ * Returns 0 (connecting), a positive errno (the server failed) or a
+ * negative errno (a local failure). */
+static int up_connect(struct flb_worker *w, struct flb_conn *c, const struct flb_server *sv)
+{
+	const struct flb_srv *sh = sv->sh;
+	struct flb_upconn *up;
+	int one = 1, e, fd;
+
+	up = flb_obj_get(&w->ups);
+	if (up == NULL)
+		return -ENOMEM;
+	fd = socket(sh->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		e = errno;
+		flb_obj_put(&w->ups, up);
+		return -e;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->t0_us = flb_now_us();
+	if (connect(fd, &sh->addr.sa, sh->addrlen) < 0 && errno != EINPROGRESS) {
+		e = errno;
+		close(fd);
+		flb_obj_put(&w->ups, up);
+		return (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) ? -e : e;
+	}
+	memset(up, 0, sizeof(*up));
+	flb_list_init(&up->node);
+	flb_list_init(&up->wnode);
+	flb_timer_init(&up->tmr, up_timer_cb);
+	up->fd = fd;
+	up->owner = c;
+	up->sh = sv->sh;
+	flb_srv_ref(up->sh);
+	if (up_ep_set(w, up, EPOLLOUT) < 0) {
+		e = errno;
+		up_close(w, up, 0);
+		return -e;
+	}
+	c->h1->up = up;
+	return 0;
+}
+
+/* Free the upstream connections closed this batch (contract in h1proxy.h). */
+void flb_h1_free_dead(struct flb_worker *w)
+{
+	while (!flb_list_empty(&w->updead)) {
+		struct flb_upconn *up = flb_container_of(w->updead.next, struct flb_upconn, node);
+
+		flb_list_del(&up->node);
+		flb_obj_put(&w->ups, up);
+	}
+}
+
+/* Close every idle upstream connection (contract in h1proxy.h). */
+void flb_h1_worker_cleanup(struct flb_worker *w)
+{
+	while (!flb_list_empty(&w->upidle))
+		up_close(w, flb_container_of(w->upidle.next, struct flb_upconn, wnode), 0);
+	flb_h1_free_dead(w);
+}
+
+/* ---- interest ---------------------------------------------------------- */
+
+/* Whether the request side reads from the client now. */
+static int client_reading(const struct flb_h1 *h)
+{
+	if (h->rqs == RQS_IDLE || h->rqs == RQS_HEAD || h->rqs == RQS_LINGER)
+		return 1;
+	return h->rqs == RQS_BODY && h->up != NULL && h->rss != RSS_CONNECT &&
+	       !side_pending(&h->rq) && !h->rq.body.done && !h->rq.eof;
+}
+
+/* Whether the response side reads from the upstream now. */
+static int up_reading(const struct flb_h1 *h)
+{
+	if (h->rss == RSS_HEAD)
+		return !side_pending(&h->rs);
+	return h->rss == RSS_BODY && !side_pending(&h->rs) && !h->rs.body.done && !h->rs.eof;
+}
+
+/* Bring both sockets' epoll interest in line with the state (see the top
+ * of this file for the lazy read interest).  Returns 0 or -1 (closed). */
+static int h1_update(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+	uint32_t want = 0;
+
+	if (client_reading(h))
+		h->fl &= ~H1F_NOIN;
+	if (!(h->fl & (H1F_NOIN | H1F_WAITRES)) && !h->rq.eof)
+		want |= EPOLLIN;
+	if (h->rss == RSS_BODY && side_pending(&h->rs))
+		want |= EPOLLOUT;
+	if (flb_conn_ep_set(w, c, 0, want) < 0)
+		goto fail;
+	if (h->up != NULL) {
+		want = 0;
+		if (h->rss == RSS_CONNECT) {
+			want = EPOLLOUT;
+		} else {
+			if (up_reading(h))
+				h->fl &= ~H1F_UPNOIN;
+			if (!(h->fl & (H1F_UPNOIN | H1F_WAITRES)) && !h->rs.eof)
+				want |= EPOLLIN;
+			if (side_pending(&h->rq))
+				want |= EPOLLOUT;
+		}
+		if (up_ep_set(w, h->up, want) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	flb_conn_close(w, c, 1 | 2);
+	return -1;
+}
+
+/* ---- moving bytes ------------------------------------------------------ */
+
+/* Move one side's bytes: its head and buffered body (one sendmsg), its
+ * pipe, then read more from src (up to PUMP_ROUNDS reads) and send it,
+ * until the sink blocks, the source is empty, or the body is complete.
+ * w, c: worker and connection; sd: the side; src, dst: source and sink
+ * sockets (src < 0: nothing to read); d: 0 request, 1 response.
+ * Returns SP_DONE (the body is complete and sent), SP_WAIT (blocked on
+ * either socket), SP_EOF (the source closed before the body ended),
+ * SP_ERR_IN / SP_ERR_OUT (read / write error), SP_NOBUF (no buffer or
+ * pipe) or SP_BADBODY (malformed chunked framing). */
+static int side_pump(struct flb_worker *w, struct flb_conn *c, struct flb_h1_side *sd,
+                     int src, int dst, int d)
+{
+	int rounds = PUMP_ROUNDS;
+	ssize_t n;
+
+	for (;;) {
+		if (sd->hlen > sd->hpos || sd->avail) {
+			struct iovec iov[2];
+			struct msghdr mh;
+			size_t hn = sd->hlen - sd->hpos;
+			int k = 0;
+
+			if (hn) {
+				iov[k].iov_base = sd->hb->data + sd->hpos;
+				iov[k++].iov_len = hn;
+			}
+			if (sd->avail) {
+				iov[k].iov_base = sd->in->data + sd->pos;
+				iov[k++].iov_len = sd->avail;
+			}
+			memset(&mh, 0, sizeof(mh));
+			mh.msg_iov = iov;
+			mh.msg_iovlen = (size_t)k;
+			n = sendmsg(dst, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0) {
+				if (errno == EAGAIN)
+					return SP_WAIT;
+				if (errno == EINTR)
+					continue;
+				return SP_ERR_OUT;
+			}
+			account(w, c, d, (uint64_t)n);
+			if ((size_t)n >= hn) {
+				sd->hpos = sd->hlen;
+				n -= (ssize_t)hn;
+				sd->pos += (uint32_t)n;
+				sd->avail -= (uint32_t)n;
+			} else {
+				sd->hpos += (uint32_t)n;
+			}
+			if (side_pending(sd) && sd->ppend == 0)
+				return SP_WAIT;
+		}
+		if (sd->ppend) {
+			n = splice(sd->pipe->rd, NULL, dst, NULL, sd->ppend,
+			           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n < 0) {
+				if (errno == EAGAIN)
+					return SP_WAIT;
+				if (errno == EINTR)
+					continue;
+				return SP_ERR_OUT;
+			}
+			account(w, c, d, (uint64_t)n);
+			sd->ppend -= (uint32_t)n;
+			if (sd->ppend)
+				return SP_WAIT;
+		}
+		if (sd->body.done)
+			return SP_DONE;
+		if (sd->eof) {
+			if (sd->body.kind != FLB_BODY_CLOSE)
+				return SP_EOF;
+			sd->body.done = 1;
+			return SP_DONE;
+		}
+		if (src < 0 || rounds-- == 0)
+			return SP_WAIT;
+		if (sd->pos == sd->len)
+			sd->pos = sd->len = 0;
+
+		/* Bulk bodies of known or open length: splice (see conn.c). */
+		if (sd->bulk && sd->len == 0 && !w->eng->p.no_splice &&
+		    (sd->body.kind == FLB_BODY_LENGTH || sd->body.kind == FLB_BODY_CLOSE)) {
+			size_t want = w->pipes.size;
+
+			if (sd->pipe == NULL) {
+				sd->pipe = flb_pipe_get(&w->pipes);
+				if (sd->pipe)
+					flb_ctr_add(&w->c.pipes_used, 1);
+			}
+			if (sd->pipe != NULL) {
+				if (sd->body.kind == FLB_BODY_LENGTH && sd->body.left < want)
+					want = (size_t)sd->body.left;
+				n = splice(src, NULL, sd->pipe->wr, NULL, want,
+				           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+				if (n > 0) {
+					(void)body_take(&sd->body, NULL, (size_t)n);
+					sd->ppend = (uint32_t)n;
+					if (n < SPLICE_MIN)
+						sd->bulk = 0;
+					c->last_ms = w->now_ms;
+					continue;
+				}
+				if (n == 0) {
+					sd->eof = 1;
+					pipe_drop(w, sd);
+					continue;
+				}
+				if (errno == EINTR)
+					continue;
+				pipe_drop(w, sd);
+				if (errno == EAGAIN)
+					return SP_WAIT;
+				if (errno != EINVAL)
+					return SP_ERR_IN;
+				/* Splice refused: copy from now on. */
+				sd->bulk = 0;
+			}
+		}
+		if (buf_take(w, &sd->in) < 0)
+			return SP_NOBUF;
+		{
+			size_t space = FLB_BUF_SIZE - sd->len;
+
+			if (sd->body.kind == FLB_BODY_LENGTH && sd->body.left < space)
+				space = (size_t)sd->body.left;
+			n = recv(src, sd->in->data + sd->len, space, MSG_DONTWAIT);
+			if (n > 0) {
+				if (body_feed(sd, sd->len, (size_t)n) < 0)
+					return SP_BADBODY;
+				sd->bulk = (size_t)n == space && sd->body.kind != FLB_BODY_CHUNKED;
+				c->last_ms = w->now_ms;
+				continue;
+			}
+		}
+		if (n == 0) {
+			sd->eof = 1;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			if (sd->pos == sd->len)
+				buf_drop(w, &sd->in);
+			return SP_WAIT;
+		}
+		return SP_ERR_IN;
+	}
+}
+
+/* ---- the end of things --------------------------------------------------- */
+
+/* Drop the server the current request holds (its active count). */
+static void srv_done(struct flb_conn *c)
+{
+	if (c->srv == FLB_NO_SRV)
+		return;
+	flb_srv_put(flb_conn_srv(c));
+	c->srv = FLB_NO_SRV;
+}
+
+/* Abort: close the client and the upstream at once (RST both when rst). */
+static void h1_abort(struct flb_worker *w, struct flb_conn *c, int rst)
+{
+	up_drop(w, c, rst);
+	flb_conn_close(w, c, rst ? 1 : 0);
+}
+
+/* Start a lingering close: the response is out, request bytes are still
+ * coming; shut our write side, then read and discard for a moment. */
+static void linger_start(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+
+	shutdown(c->fd[0], SHUT_WR);
+	h->rqs = RQS_LINGER;
+	h->rq.body.seen = 0;
+	side_clear(w, &h->rs);
+	if (arm(w, c, LINGER_MS) == 0)
+		h1_update(w, c);
+}
+
+/* Read and discard during a lingering close; close at EOF, on error or
+ * after LINGER_BYTES. */
+static void linger_read(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+	char sink[4096];
+
+	for (;;) {
+		ssize_t n = recv(c->fd[0], sink, sizeof(sink), MSG_DONTWAIT);
+
+		if (n > 0) {
+			h->rq.body.seen += (uint64_t)n;
+			if (h->rq.body.seen > LINGER_BYTES)
+				break;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		break;
+	}
+	flb_conn_close(w, c, 0);
+}
+
+/* Reset the per-request state for the next request on a kept connection. */
+static void next_request(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+	struct flb_h1_side *rq = &h->rq;
+	uint32_t left = rq->len - rq->pos - rq->avail;
+
+	buf_drop(w, &rq->hb);
+	pipe_drop(w, rq);
+	if (left && rq->in) {
+		memmove(rq->in->data, rq->in->data + rq->len - left, left);
+		rq->len = left;
+	} else {
+		buf_drop(w, &rq->in);
+		rq->len = 0;
+	}
+	rq->pos = rq->avail = rq->hpos = rq->hlen = 0;
+	rq->eof = rq->shut = rq->bulk = 0;
+	memset(&rq->body, 0, sizeof(rq->body));
+	side_clear(w, &h->rs);
+	h->rt = NULL;
+	h->last_len = 0;
+	h->fl = 0;
+	h->status = 0;
+	h->rid_len = 0;
+	h->rss = RSS_NONE;
+	h->sticky = -1;
+	c->ntried = 0;
+	c->attempts = 0;
+	c->bk = c->lsn->backend;
+	if (left) {
+		h->rqs = RQS_HEAD;
+		if (arm(w, c, hl(c)->set.head_timeout_ms) == 0)
+			read_head(w, c, 0);
+		return;
+	}
+	h->rqs = RQS_IDLE;
+	if (arm(w, c, hl(c)->set.keepalive_timeout_ms) == 0)
+		h1_update(w, c);
+}
+
+/* Count a final response by status class on the listener.
+ * w, c: worker and connection; status: the status sent. */
+static void count_status(struct flb_worker *w, struct flb_conn *c, int status)
+{
+	struct flb_lsn_ctr *lc = flb_conn_lsn_ctr(w, c);
+
+	switch (status / 100) {
+	case 1: flb_ctr_add(&lc->resp_1xx, 1); break;
+	case 2: flb_ctr_add(&lc->resp_2xx, 1); break;
+	case 3: flb_ctr_add(&lc->resp_3xx, 1); break;
+	case 4: flb_ctr_add(&lc->resp_4xx, 1); break;
+	default: flb_ctr_add(&lc->resp_5xx, 1); break;
+	}
+}
+
+/* The response is complete and sent: pool or close the upstream, then keep
+ * or close the client.  w, c: worker and connection. */
+static void txn_end(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+
+	count_status(w, c, h->status);
+	if (h->up != NULL) {
+		if ((h->fl & H1F_UP_KA) && h->rqs == RQS_DONE && h->rs.pos == h->rs.len &&
+		    h->rs.ppend == 0)
+			up_pool_put(w, c);
+		else
+			up_drop(w, c, 0);
+	}
+	srv_done(c);
+	if (h->rqs != RQS_DONE) {
+		/* The client is still sending a request we will not read. */
+		linger_start(w, c);
+		return;
+	}
+	if (!(h->fl & H1F_CLIENT_KA) || (h->fl & H1F_CLOSE)) {
+		flb_conn_close(w, c, 0);
+		return;
+	}
+	next_request(w, c);
+}
+
+/* ---- errors of our own ------------------------------------------------- */
+
+/* Make the request id: the client's (kept in h->rid by on_request) or a new
+ * one, 20 hex digits of worker salt, worker id and sequence. */
+static void make_rid(struct flb_worker *w, struct flb_h1 *h)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t seq = ++w->rid_seq;
+	uint32_t salt = w->rid_salt;
+	char *p = h->rid;
+
+	for (int i = 7; i >= 0; i--)
+		*p++ = hex[(salt >> (i * 4)) & 15];
+	*p++ = hex[(w->id >> 4) & 15];
+	*p++ = hex[w->id & 15];
+	for (int i = 9; i >= 0; i--)
+		*p++ = hex[(seq >> (i * 4)) & 15];
+	h->rid_len = 20;
+	h->rid[20] = 0;
+}
+
+/* Answer the request with our own error (see flb_h1_error_response) and
+ * then keep the client only if its request was read whole and it asked to
+ * persist.  If response bytes already went out, close instead. */
+static void send_error(struct flb_worker *w, struct flb_conn *c, int status)
+{
+	struct flb_h1 *h = c->h1;
+	struct flb_h1_side *rs = &h->rs;
+	long n;
+
+	if (h->fl & H1F_SENT) {
+		h1_abort(w, c, 1);
+		return;
+	}
+	up_drop(w, c, 1);
+	srv_done(c);
+	if (h->rid_len == 0)
+		make_rid(w, h);
+	if (h->rqs == RQS_BODY && h->rq.body.done && !(h->fl & H1F_TUNNEL))
+		h->rqs = RQS_DONE; /* read whole, only not sent */
+	if (h->rqs != RQS_DONE || status == 400 || status == 408 || status == 431)
+		h->fl |= H1F_CLOSE;
+	side_clear(w, rs);
+	if (buf_take(w, &rs->hb) < 0) {
+		flb_conn_close(w, c, 1);
+		return;
+	}
+	n = flb_h1_error_response(rs->hb->data, FLB_BUF_SIZE, status, h->rid,
+	                          (h->fl & H1F_CLOSE) != 0);
+	if (n <= 0) {
+		flb_conn_close(w, c, 1);
+		return;
+	}
+	h->status = (uint16_t)status;
+	flb_ctr_add(&flb_conn_lsn_ctr(w, c)->local_responses, 1);
+	rs->hlen = (uint32_t)n;
+	body_init(&rs->body, FLB_BODY_NONE, 0);
+	h->fl |= H1F_LOCAL | H1F_SENT;
+	h->fl &= ~(H1F_INTERIM | H1F_TUNNEL);
+	h->rss = RSS_BODY;
+	if (arm(w, c, c->lsn->idle_timeout_ms) < 0)
+		return;
+	switch (side_pump(w, c, rs, -1, c->fd[0], 1)) {
+	case SP_DONE:
+		txn_end(w, c);
+		return;
+	case SP_WAIT:
+		h1_update(w, c);
+		return;
+	default:
+		flb_conn_close(w, c, 0);
+	}
+}
+
+/* ---- the request ------------------------------------------------------- */
+
+/* Returns nonzero when the method is idempotent (RFC 9110 9.2.2). */
+static int idempotent(const char *m, size_t n)
+{
+	switch (n) {
+	case 3: return memcmp(m, "GET", 3) == 0 || memcmp(m, "PUT", 3) == 0;
+	case 4: return memcmp(m, "HEAD", 4) == 0;
+	case 5: return memcmp(m, "TRACE", 5) == 0;
+	case 6: return memcmp(m, "DELETE", 6) == 0;
+	case 7: return memcmp(m, "OPTIONS", 7) == 0;
+	default: return 0;
+	}
+}
+
+/* The first value of header name in a parsed head, or NULL.
+ * msg: the head; name, n: the name (any case); vlen: out, its length. */
+static const char *header_value(const struct flb_http_msg *msg, const char *name, size_t n,
+                                uint32_t *vlen)
+{
+	for (size_t i = 0; i < msg->num_headers; i++) {
+		const struct flb_http_header *hd = &msg->headers[i];
+
+		if (hd->name_len == n && flb_ascii_ieq(hd->name, name, n)) {
+			*vlen = hd->value_len;
+			return hd->value;
+		}
+	}
+	return NULL;
+}
+
+/* The value of cookie name in the Cookie lines of a request, or NULL.
+ * msg: the head; name, n: the cookie name (case-sensitive); vlen: out. */
+static const char *cookie_value(const struct flb_http_msg *msg, const char *name, size_t n,
+                                uint32_t *vlen)
+{
+	for (size_t i = 0; i < msg->num_headers; i++) {
+		const struct flb_http_header *hd = &msg->headers[i];
+		const char *p, *end;
+
+		if (hd->name_len != 6 || !flb_ascii_ieq(hd->name, "cookie", 6))
+			continue;
+		p = hd->value;
+		end = p + hd->value_len;
+		while (p < end) {
+			const char *semi = memchr(p, ';', (size_t)(end - p));
+			const char *pe = semi ? semi : end;
+			const char *eq;
+
+			while (p < pe && (*p == ' ' || *p == '\t'))
+				p++;
+			eq = memchr(p, '=', (size_t)(pe - p));
+			if (eq && (size_t)(eq - p) == n && memcmp(p, name, n) == 0) {
+				const char *v = eq + 1, *ve = pe;
+
+				while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+					ve--;
+				if (ve - v >= 2 && v[0] == '"' && ve[-1] == '"') {
+					v++;
+					ve--;
+				}
+				*vlen = (uint32_t)(ve - v);
+				return v;
+			}
+			p = semi ? semi + 1 : end;
+		}
+	}
+	return NULL;
+}
+
+/* The balancing key of a request for its backend's hash algorithm.
+ * c: the connection (c->bk set); msg: the parsed head. */
+static uint64_t request_key(const struct flb_conn *c, const struct flb_http_msg *msg)
+{
+	const struct flb_backend *b = flb_conn_bk(c);
+	const struct flb_http_bk *hb = &b->http;
+	const char *v = NULL;
+	uint32_t n = 0;
+
+	if (b->algo != FLB_ALGO_MAGLEV && b->algo != FLB_ALGO_RING)
+		return 0;
+	switch (hb->hkey) {
+	case FLB_HKEY_PATH:
+		v = msg->target;
+		n = msg->target_len;
+		for (uint32_t i = 0; i < n; i++) {
+			if (v[i] == '?') {
+				n = i;
+				break;
+			}
+		}
+		break;
+	case FLB_HKEY_URI:
+		v = msg->target;
+		n = msg->target_len;
+		break;
+	case FLB_HKEY_HEADER:
+		v = header_value(msg, hb->hkey_name, hb->hkey_name_len, &n);
+		break;
+	case FLB_HKEY_COOKIE:
+		v = cookie_value(msg, hb->hkey_name, hb->hkey_name_len, &n);
+		break;
+	default:
+		break;
+	}
+	return v ? flb_hash64(v, n, 0) : c->h1->ckey;
+}
+
+/* The server a sticky cookie names, if it is in the request's backend and
+ * may take the request now.  c: the connection (c->bk set); msg: the head.
+ * Returns the backend-local server index, or -1. */
+static int32_t sticky_server(struct flb_worker *w, const struct flb_conn *c,
+                             const struct flb_http_msg *msg)
+{
+	const struct flb_snapshot *s = c->ws->snap;
+	const struct flb_backend *b = flb_conn_bk(c);
+	uint32_t n = 0;
+	const char *v = cookie_value(msg, b->http.sticky, b->http.sticky_len, &n);
+	uint64_t id = 0;
+
+	if (v == NULL || n != 16)
+		return -1;
+	for (uint32_t i = 0; i < 16; i++) {
+		int d = flb_ascii_lower((unsigned char)v[i]);
+
+		if (d >= '0' && d <= '9')
+			d -= '0';
+		else if (d >= 'a' && d <= 'f')
+			d = d - 'a' + 10;
+		else
+			return -1;
+		id = id << 4 | (uint64_t)d;
+	}
+	for (uint32_t i = 0; i < b->nsrv; i++) {
+		const struct flb_server *sv = &s->srv[b->first + i];
+
+		if (sv->cookie == id)
+			return flb_server_available(sv, b, w->now_ms) ? (int32_t)i : -1;
+	}
+	return -1;
+}
+
+/* Append "Set-Cookie: NAME=ID; Path=/; HttpOnly" to a rewritten response
+ * head of n bytes in buf (cap bytes).  Returns the new length, or -1 when
+ * it does not fit. */
+static long add_sticky_cookie(char *buf, size_t cap, long n, const struct flb_backend *b,
+                              const struct flb_server *sv)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t need = 12 + b->http.sticky_len + 1 + 16 + 20 + 4;
+	char *p;
+
+	if (n < 4 || (size_t)n + need > cap)
+		return -1;
+	p = buf + n - 2; /* over the final CRLF */
+	memcpy(p, "Set-Cookie: ", 12);
+	p += 12;
+	memcpy(p, b->http.sticky, b->http.sticky_len);
+	p += b->http.sticky_len;
+	*p++ = '=';
+	for (int i = 15; i >= 0; i--)
+		*p++ = hex[(sv->cookie >> (i * 4)) & 15];
+	memcpy(p, "; Path=/; HttpOnly\r\n\r\n", 22);
+	p += 22;
+	return p - buf;
+}
+
+/* Keep the client's request id when it sent a usable one, else make one.
+ * h: the state; msg: the parsed head; conf: the route's rewrite conf. */
+static void request_id(struct flb_worker *w, struct flb_h1 *h, const struct flb_http_msg *msg,
+                       const struct flb_h1_conf *conf)
+{
+	uint32_t n = 0;
+	const char *v = header_value(msg, conf->rid_name, conf->rid_name_len, &n);
+
+	if (v != NULL && n > 0 && n < sizeof(h->rid)) {
+		uint32_t i;
+
+		for (i = 0; i < n; i++)
+			if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+				break;
+		if (i == n) {
+			memcpy(h->rid, v, n);
+			h->rid[n] = 0;
+			h->rid_len = (uint8_t)n;
+			return;
+		}
+	}
+	make_rid(w, h);
+}
+
+/* A request head is parsed (hlen bytes of rq.in): route it, check it,
+ * rewrite it and find an upstream.  w, c: worker and connection. */
+static void on_request(struct flb_worker *w, struct flb_conn *c, struct flb_http_msg *msg,
+                       uint32_t hlen)
+{
+	struct flb_h1 *h = c->h1;
+	struct flb_h1_side *rq = &h->rq;
+	const struct flb_http_lsn *H = hl(c);
+	const struct flb_http_route *rt = &H->dflt;
+	struct flb_route_result rr;
+	struct flb_h1_req_info info;
+	uint32_t left = rq->len - hlen;
+	long n;
+
+	h->minor = (uint8_t)msg->minor_version;
+	if (msg->flags & FLB_HTTP_F_KEEP_ALIVE)
+		h->fl |= H1F_CLIENT_KA;
+	if (msg->method_len == 4 && memcmp(msg->method, "HEAD", 4) == 0)
+		h->fl |= H1F_HEADREQ;
+	if (idempotent(msg->method, msg->method_len))
+		h->fl |= H1F_IDEMP;
+	rr.route = -1;
+	if (H->router != NULL && flb_router_match(H->router, msg, &rr) >= 0)
+		rt = &H->routes[rr.route];
+	h->rt = rt;
+	request_id(w, h, msg, &rt->h1);
+
+	/* Body framing (the parser already refused CL with TE, bad CL...). */
+	if (msg->flags & FLB_HTTP_F_CHUNKED)
+		body_init(&rq->body, FLB_BODY_CHUNKED, 0);
+	else if (msg->flags & FLB_HTTP_F_HAS_CL)
+		body_init(&rq->body, FLB_BODY_LENGTH, (uint64_t)msg->content_length);
+	else
+		body_init(&rq->body, FLB_BODY_NONE, 0);
+	rq->pos = hlen;
+	h->rqs = RQS_BODY;
+	if (msg->method_len == 7 && memcmp(msg->method, "CONNECT", 7) == 0) {
+		send_error(w, c, 405);
+		return;
+	}
+	if (rt->backend == FLB_NO_BK) {
+		send_error(w, c, 404);
+		return;
+	}
+	if (rt->max_body && (msg->flags & FLB_HTTP_F_HAS_CL) &&
+	    (uint64_t)msg->content_length > rt->max_body) {
+		send_error(w, c, 413);
+		return;
+	}
+	if ((msg->flags & FLB_HTTP_F_CONN_UPGRADE) && (msg->flags & FLB_HTTP_F_HAS_UPGRADE) &&
+	    rq->body.kind == FLB_BODY_NONE)
+		h->fl |= H1F_UPGRADE;
+	c->bk = rt->backend;
+	c->key = request_key(c, msg);
+	h->sticky = flb_conn_bk(c)->http.sticky ? sticky_server(w, c, msg) : -1;
+
+	/* The upstream head. */
+	if (buf_take(w, &rq->hb) < 0) {
+		send_error(w, c, 503);
+		return;
+	}
+	memset(&info, 0, sizeof(info));
+	if (rr.route >= 0 && rr.rewritten) {
+		info.target_prefix = rr.prefix;
+		info.target_prefix_len = rr.prefix_len;
+		info.target_rest = rr.rest;
+		info.target_rest_len = rr.rest_len;
+	}
+	info.client_ip = h->ip;
+	info.client_ip_len = h->ip_len;
+	info.request_id = h->rid;
+	info.request_id_len = h->rid_len;
+	info.conn = FLB_H1_CONN_NONE;
+	if (h->fl & H1F_UPGRADE)
+		info.flags |= FLB_H1RW_I_UPGRADE;
+	n = flb_h1_rewrite_request(rq->hb->data, FLB_BUF_SIZE, msg, &rt->h1, &info);
+	if (n <= 0) {
+		send_error(w, c, n == FLB_H1RW_E_SPACE ? 431 : 400);
+		return;
+	}
+	rq->hpos = 0;
+	rq->hlen = (uint32_t)n;
+
+	/* Body bytes that came with the head. */
+	rq->avail = 0;
+	if (body_feed(rq, hlen, left) < 0) {
+		send_error(w, c, 400);
+		return;
+	}
+	if (rt->max_body && rq->body.seen > rt->max_body) {
+		send_error(w, c, 413);
+		return;
+	}
+	if (rq->body.done) {
+		h->fl |= H1F_REPLAY;
+		h->replay_pos = rq->pos;
+		h->replay_avail = rq->avail;
+	}
+	get_upstream(w, c);
+}
+
+/* Read more of a head into sd->in (which must be attached), after the
+ * bytes already there.  sd: the side; fd: its source socket.
+ * Returns the bytes read (> 0), 0 at EOF, or -1 with errno set (EAGAIN:
+ * nothing yet). */
+static ssize_t head_recv(struct flb_h1_side *sd, int fd)
+{
+	ssize_t n;
+
+	do
+		n = recv(fd, sd->in->data + sd->len, FLB_BUF_SIZE - sd->len, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		sd->len += (uint32_t)n;
+	return n;
+}
+
+/* Prepare msg for a parse into the header array hdrs
+ * (FLB_H1_MAX_HEADERS entries). */
+static inline void msg_init(struct flb_http_msg *msg, struct flb_http_header *hdrs)
+{
+	memset(msg, 0, sizeof(*msg));
+	msg->headers = hdrs;
+	msg->num_headers = FLB_H1_MAX_HEADERS;
+}
+
+/* Read (when recv_first) and parse the request head in rq.in.
+ * w, c: worker and connection in RQS_IDLE or RQS_HEAD. */
+static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
+{
+	struct flb_h1 *h = c->h1;
+	struct flb_h1_side *rq = &h->rq;
+	const struct flb_http_lsn *H = hl(c);
+	struct flb_http_header hdrs[FLB_H1_MAX_HEADERS];
+	struct flb_http_msg msg;
+	int rc;
+
+	if (buf_take(w, &rq->in) < 0) {
+		wait_res(w, c);
+		h1_update(w, c);
+		return;
+	}
+	for (;;) {
+		if (recv_first) {
+			ssize_t n = head_recv(rq, c->fd[0]);
+
+			if (n < 0 && errno == EAGAIN) {
+				if (rq->len == 0)
+					buf_drop(w, &rq->in);
+				h1_update(w, c);
+				return;
+			}
+			if (n <= 0) {
+				/* Closed or reset between or inside heads: just close. */
+				flb_conn_close(w, c, 0);
+				return;
+			}
+			if (h->rqs == RQS_IDLE) {
+				h->rqs = RQS_HEAD;
+				if (arm(w, c, H->set.head_timeout_ms) < 0)
+					return;
+			}
+			c->last_ms = w->now_ms;
+		}
+		recv_first = 1;
+		msg_init(&msg, hdrs);
+		rc = flb_http_parse_request(rq->in->data, rq->len, h->last_len, H->set.max_head, &msg);
+		if (rc > 0 || rc == FLB_HTTP_INVALID) {
+			flb_ctr_add(&w->c.requests, 1);
+			flb_ctr_add(&flb_conn_lsn_ctr(w, c)->requests, 1);
+		}
+		if (rc > 0) {
+			arm(w, c, 0);
+			on_request(w, c, &msg, (uint32_t)rc);
+			return;
+		}
+		if (rc == FLB_HTTP_INVALID) {
+			h->rqs = RQS_BODY; /* not read whole: close after the error */
+			send_error(w, c, (msg.err == FLB_HTTP_E_HEAD_TOO_LARGE ||
+			                  msg.err == FLB_HTTP_E_TOO_MANY_HEADERS) ? 431 : 400);
+			return;
+		}
+		h->last_len = rq->len;
+		if (rq->len >= FLB_BUF_SIZE) {
+			h->rqs = RQS_BODY;
+			send_error(w, c, 431);
+			return;
+		}
+	}
+}
+
+/* Pump the request side; on completion, mark it done.  Handles failures
+ * of either end.  Returns 0, or -1 when the connection is gone or a new
+ * state took over (the caller must not touch it further). */
+static int req_pump(struct flb_worker *w, struct flb_conn *c);
+
+/* The upstream failed before any response byte (write error, reset or
+ * close): resend a replayable request on another connection, or 502. */
+static void up_failed(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+	int reused = (h->fl & H1F_REUSED) != 0;
+	int rc;
+
+	up_drop(w, c, 1);
+	if (!(h->fl & H1F_REPLAY) || (h->fl & H1F_RESP_BYTES) ||
+	    !(reused || (h->fl & H1F_IDEMP))) {
+		send_error(w, c, 502);
+		return;
+	}
+	h->rq.hpos = 0;
+	h->rq.pos = h->replay_pos;
+	h->rq.avail = h->replay_avail;
+	h->rqs = RQS_BODY;
+	side_clear(w, &h->rs);
+	h->rss = RSS_NONE;
+	h->fl &= ~(H1F_REUSED | H1F_UP_KA | H1F_UPNOIN);
+	flb_ctr_add(&w->c.retries, 1);
+	flb_ctr_add(&flb_conn_lsn_ctr(w, c)->retries, 1);
+	if (reused && !(h->fl & H1F_STALE) && c->srv != FLB_NO_SRV) {
+		/* A stale pooled connection (the server closed it, maybe
+		 * restarted): its siblings are suspect too, so drop them and
+		 * open a fresh connection to the same server, once, without
+		 * spending a retry; if that fails, the usual retries follow. */
+		const struct flb_server *sv = flb_conn_srv(c);
+		struct flb_srv_slot *sl = &sv->sh->slots[w->id];
+
+		h->fl |= H1F_STALE;
+		while (!flb_list_empty(&sl->idle))
+			up_close(w, flb_container_of(sl->idle.next, struct flb_upconn, node), 0);
+		rc = attach_server(w, c, c->srv);
+		if (rc == 0) {
+			h1_update(w, c);
+			return;
+		}
+		if (rc < 0) {
+			srv_done(c);
+			send_error(w, c, 503);
+			return;
+		}
+		connect_failed(w, c);
+		get_upstream(w, c);
+		return;
+	}
+	if (c->attempts >= flb_conn_bk(c)->retries + 1) {
+		send_error(w, c, 502);
+		return;
+	}
+	c->attempts++;
+	srv_done(c);
+	get_upstream(w, c);
+}
+
+/* The upstream is ready for the request (connected or from the pool). */
+static void up_ready(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+	struct flb_srv_ctr *sc = flb_srv_ctr_of(w, flb_conn_srv(c));
+
+	h->rss = RSS_HEAD;
+	h->up->reqs++;
+	flb_ctr_add(&sc->requests, 1);
+	if (h->fl & H1F_REUSED)
+		flb_ctr_add(&sc->reuses, 1);
+	if (arm(w, c, c->lsn->idle_timeout_ms) < 0)
+		return;
+	if (req_pump(w, c) < 0)
+		return;
+	h1_update(w, c);
+}
+
+static int req_pump(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+	int src = (h->rqs == RQS_BODY) ? c->fd[0] : -1;
+	int rc;
+
+	if (h->up == NULL || h->rss == RSS_CONNECT || h->rqs != RQS_BODY)
+		return 0;
+	rc = side_pump(w, c, &h->rq, src, h->up->fd, 0);
+	switch (rc) {
+	case SP_DONE:
+		if (h->fl & H1F_TUNNEL) {
+			if (!h->rq.shut) {
+				shutdown(h->up->fd, SHUT_WR);
+				h->rq.shut = 1;
+			}
+			if (h->rs.shut) {
+				h1_abort(w, c, 0);
+				return -1;
+			}
+			return 0;
+		}
+		h->rqs = RQS_DONE;
+		if (h->rss == RSS_HEAD) {
+			const struct flb_http_route *rt = h->rt;
+
+			return arm(w, c, rt->response_timeout_ms ? rt->response_timeout_ms
+			                                         : hl(c)->set.response_timeout_ms);
+		}
+		return 0;
+	case SP_WAIT:
+		if (h->rt && h->rt->max_body && h->rq.body.seen > h->rt->max_body) {
+			send_error(w, c, 413);
+			return -1;
+		}
+		return 0;
+	case SP_NOBUF:
+		wait_res(w, c);
+		return 0;
+	case SP_ERR_OUT:
+		if (h->fl & H1F_TUNNEL) {
+			h1_abort(w, c, 1);
+			return -1;
+		}
+		up_failed(w, c);
+		return -1;
+	case SP_BADBODY:
+		send_error(w, c, 400);
+		return -1;
+	default: /* the client went away in the middle of its request */
+		h1_abort(w, c, 1);
+		return -1;
+	}
+}
+
+/* Count a failed connect on the current server and forget its socket. */
+static void connect_failed(struct flb_worker *w, struct flb_conn *c)
+{
+	const struct flb_server *sv = flb_conn_srv(c);
+	struct flb_srv_ctr *sc = flb_srv_ctr_of(w, sv);
+
+	up_drop(w, c, 0);
+	flb_ctr_add(&sc->connect_fails, 1);
+	flb_ctr_add(&flb_conn_lsn_ctr(w, c)->connect_fails, 1);
+	flb_ctr_add(&w->c.connect_fails, 1);
+	if (flb_srv_failed(sv, flb_conn_bk(c), w->now_ms))
+		flb_ctr_add(&sc->health_downs, 1);
+	srv_done(c);
+	if (c->attempts < UINT8_MAX)
+		c->attempts++;
+	c->h1->rss = RSS_NONE;
+}
+
+/* Attach an upstream to server i of the request's backend: a pooled
+ * connection, or a new connect.  Returns 0 (attached or connecting), a
+ * positive errno (the server failed at once) or a negative errno (local). */
+static int attach_server(struct flb_worker *w, struct flb_conn *c, uint32_t i)
+{
+	const struct flb_snapshot *s = c->ws->snap;
+	const struct flb_server *sv = &s->srv[s->bk[c->bk].first + i];
+	struct flb_h1 *h = c->h1;
+	uint32_t cto;
+	int rc;
+
+	c->srv = i;
+	if (s->bk[c->bk].http.sticky != NULL && h->sticky != (int32_t)i)
+		h->fl |= H1F_SETCOOKIE;
+	else
+		h->fl &= ~H1F_SETCOOKIE;
+	h->up = up_pool_take(w, c, sv);
+	if (h->up != NULL) {
+		h->fl |= H1F_REUSED;
+		return 0;
+	}
+	rc = up_connect(w, c, sv);
+	if (rc != 0)
+		return rc;
+	h->rss = RSS_CONNECT;
+	cto = h->rt->connect_timeout_ms ? h->rt->connect_timeout_ms : c->lsn->connect_timeout_ms;
+	if (flb_timer_arm(&w->timers, &c->tmr, w->now_ms + (cto ? cto : 60000)) < 0) {
+		up_drop(w, c, 0);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Find an upstream for the request: pick servers within the backend's
+ * retries; 503 when none is available, 502 (or 504 after a timeout) when
+ * every attempt failed. */
+static void get_upstream(struct flb_worker *w, struct flb_conn *c)
+{
+	const struct flb_snapshot *s = c->ws->snap;
+	const struct flb_backend *b = flb_conn_bk(c);
+	struct flb_h1 *h = c->h1;
+	uint32_t guard = b->nsrv + b->retries + 1;
+	int picked = 0;
+
+	if (h->sticky >= 0 && c->ntried == 0) {
+		const struct flb_server *sv = &s->srv[b->first + (uint32_t)h->sticky];
+
+		c->tried[0] = (uint32_t)h->sticky;
+		c->ntried = 1;
+		if (flb_srv_acquire(sv)) {
+			int rc = attach_server(w, c, (uint32_t)h->sticky);
+
+			picked = 1;
+			if (rc == 0) {
+				if (h->rss != RSS_CONNECT)
+					up_ready(w, c);
+				else
+					h1_update(w, c);
+				return;
+			}
+			if (rc < 0) {
+				srv_done(c);
+				send_error(w, c, 503);
+				return;
+			}
+			connect_failed(w, c);
+		}
+	}
+	while (guard-- > 0 && c->attempts <= b->retries) {
+		uint32_t nt = c->ntried < FLB_MAX_TRIED ? c->ntried : FLB_MAX_TRIED;
+		int32_t i = flb_balance_pick(s, c->bk, &c->ws->bal, c->key, w->now_ms, c->tried, nt);
+		const struct flb_server *sv;
+		int rc;
+
+		if (i < 0)
+			break;
+		c->tried[c->ntried % FLB_MAX_TRIED] = (uint32_t)i;
+		if (c->ntried < UINT8_MAX)
+			c->ntried++;
+		sv = &s->srv[b->first + (uint32_t)i];
+		if (!flb_srv_acquire(sv))
+			continue;
+		picked = 1;
+		rc = attach_server(w, c, (uint32_t)i);
+		if (rc == 0) {
+			if (h->rss != RSS_CONNECT)
+				up_ready(w, c);
+			else
+				h1_update(w, c);
+			return;
+		}
+		if (rc < 0) {
+			srv_done(c);
+			if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM)
+				flb_worker_fd_pressure(w, c->lsn);
+			send_error(w, c, 503);
+			return;
+		}
+		c->h1->up = NULL;
+		connect_failed(w, c);
+	}
+	flb_ctr_add(&flb_conn_lsn_ctr(w, c)->rejected_noserver, 1);
+	flb_ctr_add(&w->c.rejected_noserver, 1);
+	if (!picked && c->attempts == 0)
+		send_error(w, c, 503);
+	else
+		send_error(w, c, (h->fl & H1F_TIMEDOUT) ? 504 : 502);
+}
+
+/* The upstream socket of a connecting request reported events. */
+static void up_connected(struct flb_worker *w, struct flb_conn *c, uint32_t events)
+{
+	const struct flb_server *sv;
+	struct flb_srv_ctr *sc;
+
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		c->h1->fl &= ~H1F_TIMEDOUT;
+		connect_failed(w, c);
+		get_upstream(w, c);
+		return;
+	}
+	if (!(events & EPOLLOUT))
+		return;
+	sv = flb_conn_srv(c);
+	sc = flb_srv_ctr_of(w, sv);
+	flb_ctr_add(&sc->connect_time_us, flb_now_us() - c->t0_us);
+	flb_ctr_add(&sc->connect_count, 1);
+	flb_ctr_add(&sc->conn_total, 1);
+	flb_srv_succeeded(sv);
+	up_ready(w, c);
+}
+
+/* ---- the response ------------------------------------------------------ */
+
+/* Pump the response side to the client and finish the transaction when it
+ * is complete.  Returns 0, or -1 when the connection changed state or is
+ * gone. */
+static int resp_pump(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+	int src = h->up ? h->up->fd : -1;
+	int rc;
+
+	if (h->rss != RSS_BODY)
+		return 0;
+	rc = side_pump(w, c, &h->rs, src, c->fd[0], 1);
+	switch (rc) {
+	case SP_DONE:
+		if (h->fl & H1F_INTERIM) {
+			/* A 1xx went out: wait for the final head. */
+			h->fl &= ~H1F_INTERIM;
+			buf_drop(w, &h->rs.hb);
+			h->rs.hpos = h->rs.hlen = 0;
+			h->rss = RSS_HEAD;
+			if (h->rs.len > h->rs.pos) {
+				resp_head(w, c, 0);
+				return -1;
+			}
+			return 0;
+		}
+		if (h->fl & H1F_TUNNEL) {
+			if (!h->rs.shut) {
+				shutdown(c->fd[0], SHUT_WR);
+				h->rs.shut = 1;
+			}
+			if (h->rq.shut) {
+				h1_abort(w, c, 0);
+				return -1;
+			}
+			return 0;
+		}
+		txn_end(w, c);
+		return -1;
+	case SP_WAIT:
+		return 0;
+	case SP_NOBUF:
+		wait_res(w, c);
+		return 0;
+	case SP_EOF:   /* upstream closed inside the body: truncate */
+	case SP_ERR_IN:
+	case SP_BADBODY:
+		h1_abort(w, c, 1);
+		return -1;
+	default:       /* the client is gone */
+		h1_abort(w, c, 1);
+		return -1;
+	}
+}
+
+/* A response head is parsed (hlen bytes at rs.in): pass it on. */
+static void on_response(struct flb_worker *w, struct flb_conn *c, struct flb_http_msg *msg,
+                        uint32_t hlen)
+{
+	struct flb_h1 *h = c->h1;
+	struct flb_h1_side *rs = &h->rs;
+	struct flb_h1_resp_info info;
+	int st = msg->status, kind;
+	long n;
+
+	memset(&info, 0, sizeof(info));
+	if (st == 101) {
+		if (!(h->fl & H1F_UPGRADE) || h->rqs != RQS_DONE) {
+			send_error(w, c, 502);
+			return;
+		}
+		info.flags = FLB_H1RW_I_UPGRADE;
+		h->fl |= H1F_TUNNEL;
+		count_status(w, c, 101);
+		kind = FLB_BODY_CLOSE;
+	} else if (st < 200) {
+		if (h->minor == 0) {
+			/* No 1xx for an HTTP/1.0 client: drop it. */
+			rs->pos += hlen;
+			h->rss = RSS_HEAD;
+			memmove(rs->in->data, rs->in->data + rs->pos, rs->len - rs->pos);
+			rs->len -= rs->pos;
+			rs->pos = 0;
+			if (rs->len)
+				resp_head(w, c, 0);
+			else
+				h1_update(w, c);
+			return;
+		}
+		h->fl |= H1F_INTERIM;
+		kind = FLB_BODY_NONE;
+	} else if ((h->fl & H1F_HEADREQ) || st == 204 || st == 304) {
+		kind = FLB_BODY_NONE;
+	} else if (msg->flags & FLB_HTTP_F_CHUNKED) {
+		kind = FLB_BODY_CHUNKED;
+	} else if (msg->flags & FLB_HTTP_F_HAS_TE) {
+		kind = FLB_BODY_CLOSE;
+	} else if (msg->flags & FLB_HTTP_F_HAS_CL) {
+		kind = FLB_BODY_LENGTH;
+	} else {
+		kind = FLB_BODY_CLOSE;
+	}
+	body_init(&rs->body, kind, kind == FLB_BODY_LENGTH ? (uint64_t)msg->content_length : 0);
+	if (kind == FLB_BODY_CHUNKED && h->minor == 0) {
+		/* No chunked coding for an HTTP/1.0 client: decode, then close. */
+		rs->body.decode = 1;
+		info.flags |= FLB_H1RW_I_DECHUNK;
+		h->fl |= H1F_CLOSE;
+	}
+	if (!(h->fl & (H1F_INTERIM | H1F_TUNNEL))) {
+		h->status = (uint16_t)st;
+		if ((msg->flags & FLB_HTTP_F_KEEP_ALIVE) && kind != FLB_BODY_CLOSE)
+			h->fl |= H1F_UP_KA;
+		if (kind == FLB_BODY_CLOSE || h->rqs != RQS_DONE || !(h->fl & H1F_CLIENT_KA))
+			h->fl |= H1F_CLOSE;
+		if (h->fl & H1F_CLOSE)
+			info.conn = FLB_H1_CONN_CLOSE;
+		else
+			info.conn = h->minor == 0 ? FLB_H1_CONN_KEEPALIVE : FLB_H1_CONN_NONE;
+	}
+	if (buf_take(w, &rs->hb) < 0) {
+		send_error(w, c, 503);
+		return;
+	}
+	n = flb_h1_rewrite_response(rs->hb->data, FLB_BUF_SIZE, msg, &h->rt->h1, &info);
+	if (n > 0 && (h->fl & H1F_SETCOOKIE) && !(h->fl & H1F_INTERIM) && c->srv != FLB_NO_SRV)
+		n = add_sticky_cookie(rs->hb->data, FLB_BUF_SIZE, n, flb_conn_bk(c), flb_conn_srv(c));
+	if (n <= 0) {
+		send_error(w, c, 502);
+		return;
+	}
+	rs->hpos = 0;
+	rs->hlen = (uint32_t)n;
+	rs->pos += hlen;
+	rs->avail = 0;
+	if (body_feed(rs, rs->pos, rs->len - rs->pos) < 0) {
+		send_error(w, c, 502);
+		return;
+	}
+	if (h->fl & H1F_TUNNEL) {
+		/* Bytes the client sent after its request belong to the tunnel. */
+		struct flb_h1_side *rq = &h->rq;
+
+		body_init(&rq->body, FLB_BODY_CLOSE, 0);
+		buf_drop(w, &rq->hb);
+		rq->hpos = rq->hlen = 0;
+		rq->avail = rq->len - rq->pos;
+		h->rqs = RQS_BODY;
+	}
+	h->fl |= H1F_SENT;
+	h->rss = RSS_BODY;
+	if (arm(w, c, c->lsn->idle_timeout_ms) < 0)
+		return;
+	if (resp_pump(w, c) < 0)
+		return;
+	if ((h->fl & H1F_TUNNEL) && req_pump(w, c) < 0)
+		return;
+	h1_update(w, c);
+}
+
+/* Read (when recv_first) and parse the response head in rs.in. */
+static void resp_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
+{
+	struct flb_h1 *h = c->h1;
+	struct flb_h1_side *rs = &h->rs;
+	struct flb_http_header hdrs[FLB_H1_MAX_HEADERS];
+	struct flb_http_msg msg;
+	int rc;
+
+	if (buf_take(w, &rs->in) < 0) {
+		wait_res(w, c);
+		h1_update(w, c);
+		return;
+	}
+	for (;;) {
+		if (recv_first) {
+			ssize_t n = head_recv(rs, h->up->fd);
+
+			if (n < 0 && errno == EAGAIN) {
+				h1_update(w, c);
+				return;
+			}
+			if (n <= 0) {
+				if (rs->len == 0 && !(h->fl & H1F_RESP_BYTES))
+					up_failed(w, c);
+				else
+					send_error(w, c, 502);
+				return;
+			}
+			h->fl |= H1F_RESP_BYTES;
+			c->last_ms = w->now_ms;
+		}
+		recv_first = 1;
+		msg_init(&msg, hdrs);
+		rc = flb_http_parse_response(rs->in->data + rs->pos, rs->len - rs->pos, 0,
+		                             FLB_H1_MAX_RESP_HEAD, &msg);
+		if (rc > 0) {
+			on_response(w, c, &msg, (uint32_t)rc);
+			return;
+		}
+		if (rc == FLB_HTTP_INVALID || rs->len >= FLB_BUF_SIZE) {
+			send_error(w, c, 502);
+			return;
+		}
+	}
+}
+
+/* ---- ops ----------------------------------------------------------------- */
+
+/* ops.start of mode http: allocate the state, note the client address and
+ * wait for the first request head.  w: worker; c: new connection. */
+static void h1_start(struct flb_worker *w, struct flb_conn *c)
+{
+	union flb_sockaddr peer;
+	socklen_t plen = sizeof(peer);
+	struct flb_h1 *h = flb_obj_get(&w->h1s);
+	int one = 1;
+	uint16_t port;
+
+	if (h == NULL) {
+		flb_conn_close(w, c, 1);
+		return;
+	}
+	memset(h, 0, sizeof(*h));
+	h->sticky = -1;
+	c->h1 = h;
+	c->state = FLB_CS_RELAY;
+	setsockopt(c->fd[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (getpeername(c->fd[0], &peer.sa, &plen) == 0) {
+		const char *ip = flb_sockaddr_host(&peer, h->ip, sizeof(h->ip), &port);
+
+		h->ip_len = (uint8_t)strlen(ip);
+		h->ckey = flb_client_key(&peer);
+	}
+	h->rqs = RQS_HEAD;
+	if (arm(w, c, hl(c)->set.head_timeout_ms) < 0)
+		return;
+	/* The first bytes often arrive with the connection. */
+	read_head(w, c, 1);
+}
+
+/* ops.io of mode http.  side 0: the client socket; side 1: the upstream
+ * (from flb_h1_up_io).  w, c: worker and connection; events: epoll. */
+static void h1_io(struct flb_worker *w, struct flb_conn *c, int side, uint32_t events)
+{
+	struct flb_h1 *h = c->h1;
+
+	c->last_ms = w->now_ms;
+	if (side == 0) {
+		if (h->rqs == RQS_LINGER) {
+			linger_read(w, c);
+			return;
+		}
+		if ((events & EPOLLERR) || ((events & EPOLLHUP) && !(events & EPOLLIN))) {
+			h1_abort(w, c, 1);
+			return;
+		}
+		if (events & EPOLLOUT) {
+			if (resp_pump(w, c) < 0)
+				return;
+		}
+		if (events & (EPOLLIN | EPOLLHUP)) {
+			if (h->rqs == RQS_IDLE || h->rqs == RQS_HEAD) {
+				read_head(w, c, 1);
+				return;
+			}
+			if (client_reading(h)) {
+				if (req_pump(w, c) < 0)
+					return;
+			} else {
+				h->fl |= H1F_NOIN;
+			}
+		}
+	} else {
+		if (h->rss == RSS_CONNECT) {
+			up_connected(w, c, events);
+			return;
+		}
+		if ((events & EPOLLERR) && h->rss != RSS_HEAD && !(h->fl & H1F_TUNNEL)) {
+			h1_abort(w, c, 1);
+			return;
+		}
+		if (events & EPOLLOUT) {
+			if (req_pump(w, c) < 0)
+				return;
+		}
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+			if (h->rss == RSS_HEAD) {
+				resp_head(w, c, 1);
+				return;
+			}
+			if (up_reading(h)) {
+				if (resp_pump(w, c) < 0)
+					return;
+			} else if (h->rss == RSS_BODY || (events & (EPOLLHUP | EPOLLERR))) {
+				h->fl |= H1F_UPNOIN;
+				if ((events & (EPOLLHUP | EPOLLERR)) && !side_pending(&h->rs)) {
+					h1_abort(w, c, 1);
+					return;
+				}
+			} else {
+				h->fl |= H1F_UPNOIN;
+			}
+		}
+	}
+	if (!dead(c))
+		h1_update(w, c);
+}
+
+/* ops.timeout of mode http: the one timer means what the state says. */
+static void h1_timeout(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+	uint64_t deadline;
+
+	if (h->rqs == RQS_IDLE || h->rqs == RQS_LINGER) {
+		flb_conn_close(w, c, 0);
+		return;
+	}
+	if (h->rqs == RQS_HEAD) {
+		h->rqs = RQS_BODY;
+		send_error(w, c, 408);
+		return;
+	}
+	if (h->rss == RSS_CONNECT) {
+		h->fl |= H1F_TIMEDOUT;
+		connect_failed(w, c);
+		get_upstream(w, c);
+		return;
+	}
+	if (h->rss == RSS_HEAD && h->rqs == RQS_DONE) {
+		send_error(w, c, 504);
+		return;
+	}
+	if (c->lsn->idle_timeout_ms == 0)
+		return;
+	deadline = c->last_ms + c->lsn->idle_timeout_ms;
+	if (w->now_ms >= deadline) {
+		h1_abort(w, c, 1);
+		return;
+	}
+	if (flb_timer_arm(&w->timers, &c->tmr, deadline) < 0)
+		h1_abort(w, c, 1);
+}
+
+/* ops.resume of mode http: a buffer or pipe may be free; redo the step
+ * that waited for one. */
+static void h1_resume(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+
+	if (!(h->fl & H1F_WAITRES))
+		return;
+	h->fl &= ~H1F_WAITRES;
+	if (h->rqs == RQS_IDLE || h->rqs == RQS_HEAD) {
+		read_head(w, c, h->rq.len == 0);
+		return;
+	}
+	if (h->rss == RSS_HEAD && h->up != NULL) {
+		resp_head(w, c, 1);
+		return;
+	}
+	if (req_pump(w, c) < 0 || resp_pump(w, c) < 0)
+		return;
+	h1_update(w, c);
+}
+
+/* ops.release of mode http: the connection is closing; drop its upstream,
+ * server count, buffers and state. */
+static void h1_release(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+
+	if (h == NULL)
+		return;
+	up_drop(w, c, 1);
+	srv_done(c);
+	side_clear(w, &h->rq);
+	side_clear(w, &h->rs);
+	flb_obj_put(&w->h1s, h);
+	c->h1 = NULL;
+}
+
+/* Readiness on an upstream connection (contract in h1proxy.h). */
+void flb_h1_up_io(struct flb_worker *w, struct flb_upconn *up, uint32_t events)
+{
+	if (up->fd < 0)
+		return;
+	if (up->owner == NULL) {
+		/* Idle: the server closed it, or sent what nobody asked for. */
+		up_close(w, up, 0);
+		return;
+	}
+	if (up->owner->state != FLB_CS_DEAD)
+		h1_io(w, up->owner, 1, events);
+}

@@ -44,6 +44,7 @@
 
 #include "balance.h"
 #include "compiler.h"
+#include "alog.h"
 #include "conn.h"
 #include "engine.h"
 #include "h1proxy.h"
@@ -642,6 +643,13 @@ static void stop_locked(struct flb_engine *e, uint32_t drain_ms)
 		close(w->evfd);
 		w->epfd = w->evfd = -1;
 	}
+	/* The workers are gone: let the access logs write what they pushed. */
+	for (uint32_t i = 0; e->cur != NULL && i < e->cur->nlsn; i++) {
+		const struct flb_http_lsn *h = e->cur->lsn[i].http;
+
+		if (h != NULL && h->alog != NULL)
+			flb_alog_sync(h->alog, 1000);
+	}
 	e->state = FLB_ENG_STOPPED;
 }
 
@@ -759,6 +767,9 @@ void flb_engine_free(struct flb_engine *e)
 	flb_snapshot_release(e->cur);
 	e->cur = NULL;
 	pthread_mutex_unlock(&e->ctl);
+	/* Access-log writers finish draining on their own threads; give them
+	 * a bounded moment so the last lines reach the file. */
+	flb_alog_wait_closed(2000);
 	for (uint32_t i = 0; i < e->p.workers; i++) {
 		if (e->workers[i].epfd >= 0)
 			close(e->workers[i].epfd);

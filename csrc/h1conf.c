@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alog.h"
 #include "h1conf.h"
 #include "h1rewrite.h"
 #include "pool-t.h"
@@ -34,19 +35,27 @@ struct flb_http_lsn *flb_http_lsn_new(uint32_t default_bk, const struct flb_http
 		snprintf(err, errlen, "max_header_size must be in 64..%u bytes", FLB_BUF_SIZE);
 		return NULL;
 	}
+	if (hs->access_log != NULL &&
+	    (hs->access_log[0] == 0 || (hs->access_log_format != FLB_ALOG_COMBINED &&
+	                                hs->access_log_format != FLB_ALOG_JSON))) {
+		snprintf(err, errlen, "access_log: empty path or unknown format");
+		return NULL;
+	}
 	h = calloc(1, sizeof(*h));
-	if (h == NULL) {
+	if (h == NULL || (hs->access_log && (h->alog_path = strdup(hs->access_log)) == NULL)) {
+		free(h);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	h->set = *hs;
 	h->set.request_id_header = NULL;
+	h->set.access_log = NULL;
 	if (h->set.max_head == 0)
 		h->set.max_head = FLB_H1_DEFAULT_MAX_HEAD;
 	h->dflt.backend = default_bk;
 	if (route_h1_init(&h->dflt, hs) < 0) {
 		snprintf(err, errlen, "request_id: not a valid header name");
-		free(h);
+		flb_http_lsn_free(h);
 		return NULL;
 	}
 	return h;
@@ -165,6 +174,8 @@ void flb_http_lsn_free(struct flb_http_lsn *h)
 		route_free(&h->routes[i]);
 	free(h->routes);
 	flb_router_free(h->router);
+	flb_alog_release(h->alog);
+	free(h->alog_path);
 	free(h);
 }
 

@@ -66,6 +66,8 @@ struct flb_http_settings {
 	uint32_t max_head;             /* request head bytes; 0: default; <= FLB_BUF_SIZE */
 	uint32_t rw_flags;             /* FLB_H1RW_* (h1rewrite-t.h) */
 	const char *request_id_header; /* NULL: "X-Request-Id" */
+	const char *access_log;        /* file path, "-" (stdout) or NULL (off) */
+	int access_log_format;         /* FLB_ALOG_COMBINED or FLB_ALOG_JSON */
 };
 
 /* A route in a snapshot. */
@@ -80,6 +82,7 @@ struct flb_http_route {
 };
 
 struct flb_router;
+struct flb_alog;
 
 /* A listener's http part; owned by the listener (snapshot). */
 struct flb_http_lsn {
@@ -87,7 +90,9 @@ struct flb_http_lsn {
 	struct flb_http_route *routes; /* parallel to the router's routes */
 	uint32_t nroutes, caproutes;
 	struct flb_http_route dflt;    /* no route matched: the listener's backend */
-	struct flb_http_settings set;  /* request_id_header not kept (in dflt.h1) */
+	struct flb_http_settings set;  /* request_id_header and access_log not kept */
+	char *alog_path;               /* access log path, NULL: off; owned */
+	struct flb_alog *alog;         /* opened at seal (one reference), or NULL */
 };
 
 /* A backend's http part (embedded in struct flb_backend). */
@@ -180,6 +185,16 @@ struct flb_h1 {
 	uint8_t ip_len;
 	char rid[40];                  /* request id (the client's or ours) */
 	char ip[46];                   /* client address, text */
+	/* Access log (only filled when the listener has one). */
+	struct flb_buf *lb;            /* copies of method, target, referer, user agent */
+	uint16_t loff[4], llen[4];     /* their slices in lb */
+	uint32_t hlen;                 /* request head bytes */
+	const char *up_addr;           /* server address of the last attempt */
+	uint64_t t_req_us;             /* monotonic: the head started */
+	uint64_t t_sent_us;            /* the request was sent whole */
+	uint64_t t_head_us;            /* the response head arrived */
+	int64_t conn_us;               /* connect time; 0: pooled; -1: none */
+	uint64_t bytes_out;            /* response bytes sent to the client */
 };
 
 #endif /* FLB_H1PROXY_T_H */

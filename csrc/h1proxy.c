@@ -61,8 +61,10 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "alog.h"
 #include "ascii.h"
 #include "balance.h"
 #include "compiler.h"
@@ -108,6 +110,13 @@ enum { RSS_NONE = 0, RSS_CONNECT, RSS_HEAD, RSS_BODY };
 #define H1F_LOCAL      0x10000u /* the response is our own error */
 #define H1F_SETCOOKIE  0x20000u /* add the sticky cookie to the response */
 #define H1F_STALE      0x40000u /* a stale pooled connection was replaced once */
+#define H1F_LOGGED     0x80000u /* the access-log line of this request is out */
+
+/* Bounds of the strings the access log keeps (see alog.h). */
+#define LOG_METHOD 32u
+#define LOG_TARGET 2048u
+#define LOG_REFERER 1024u
+#define LOG_UA 512u
 
 /* side_pump results. */
 enum { SP_DONE, SP_WAIT, SP_EOF, SP_ERR_IN, SP_ERR_OUT, SP_NOBUF, SP_BADBODY };
@@ -133,6 +142,8 @@ static void connect_failed(struct flb_worker *w, struct flb_conn *c);
 static void send_error(struct flb_worker *w, struct flb_conn *c, int status);
 static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first);
 static void resp_head(struct flb_worker *w, struct flb_conn *c, int recv_first);
+static const char *header_value(const struct flb_http_msg *msg, const char *name, size_t n,
+                                uint32_t *vlen);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -284,6 +295,7 @@ static void account(struct flb_worker *w, struct flb_conn *c, int d, uint64_t n)
 		if (sc)
 			flb_ctr_add(&sc->bytes_in, n);
 	} else {
+		c->h1->bytes_out += n;
 		flb_ctr_add(&w->c.bytes_out, n);
 		flb_ctr_add(&lc->bytes_out, n);
 		if (sc)
@@ -693,6 +705,106 @@ static int side_pump(struct flb_worker *w, struct flb_conn *c, struct flb_h1_sid
 	}
 }
 
+/* ---- access log --------------------------------------------------------- */
+
+/* Note that a request head starts now (its log timings count from here).
+ * c: the connection. */
+static inline void log_begin(struct flb_conn *c)
+{
+	if (hl(c)->alog != NULL)
+		c->h1->t_req_us = flb_now_us();
+}
+
+/* Copy one slice into the log buffer at *at (truncated to max).
+ * h: the state; k: slot 0..3; p, n: the slice. */
+static void log_keep(struct flb_h1 *h, int k, const char *p, uint32_t n, uint32_t max,
+                     uint32_t *at)
+{
+	if (n > max)
+		n = max;
+	memcpy(h->lb->data + *at, p, n);
+	h->loff[k] = (uint16_t)*at;
+	h->llen[k] = (uint16_t)n;
+	*at += n;
+}
+
+/* Keep what the log line needs from a parsed request head (its slices do
+ * not outlive the body reads).  Does nothing when the log is off or no
+ * buffer is free (the line then lacks these fields). */
+static void log_copy(struct flb_worker *w, struct flb_conn *c, const struct flb_http_msg *msg)
+{
+	struct flb_h1 *h = c->h1;
+	uint32_t at = 0, n = 0;
+	const char *v;
+
+	if (hl(c)->alog == NULL || buf_take(w, &h->lb) < 0)
+		return;
+	log_keep(h, 0, msg->method, msg->method_len, LOG_METHOD, &at);
+	log_keep(h, 1, msg->target, msg->target_len, LOG_TARGET, &at);
+	v = header_value(msg, "referer", 7, &n);
+	log_keep(h, 2, v ? v : "", v ? n : 0, LOG_REFERER, &at);
+	v = header_value(msg, "user-agent", 10, &n);
+	log_keep(h, 3, v ? v : "", v ? n : 0, LOG_UA, &at);
+}
+
+/* A string of the log record: slot k of the log buffer. */
+static struct flb_alog_str log_str(const struct flb_h1 *h, int k)
+{
+	struct flb_alog_str s = { "", 0 };
+
+	if (h->lb != NULL) {
+		s.ptr = h->lb->data + h->loff[k];
+		s.len = h->llen[k];
+	}
+	return s;
+}
+
+/* Push the request's access-log line (once per request), if the listener
+ * has a log.  status: what the client got (0: nothing, logged as 499). */
+static void log_request(struct flb_worker *w, struct flb_conn *c, int status)
+{
+	struct flb_h1 *h = c->h1;
+	struct flb_alog *al = hl(c)->alog;
+	const struct flb_snapshot *s = c->ws->snap;
+	struct flb_alog_rec r;
+	struct timespec ts;
+	uint64_t now;
+
+	if (al == NULL || (h->fl & H1F_LOGGED))
+		return;
+	h->fl |= H1F_LOGGED;
+	now = flb_now_us();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memset(&r, 0, sizeof(r));
+	r.client.ptr = h->ip;
+	r.client.len = h->ip_len;
+	r.method = log_str(h, 0);
+	r.target = log_str(h, 1);
+	r.referer = log_str(h, 2);
+	r.user_agent = log_str(h, 3);
+	r.request_id.ptr = h->rid;
+	r.request_id.len = h->rid_len;
+	r.listener.ptr = c->lsn->sock->name;
+	r.listener.len = strlen(c->lsn->sock->name);
+	if (c->bk < s->nbk) {
+		r.backend.ptr = s->bk[c->bk].name;
+		r.backend.len = strlen(s->bk[c->bk].name);
+	}
+	if (h->up_addr != NULL) {
+		r.upstream.ptr = h->up_addr;
+		r.upstream.len = strlen(h->up_addr);
+	}
+	r.http_minor = h->minor;
+	r.status = status ? status : 499;
+	r.bytes_in = (uint64_t)h->hlen + h->rq.body.seen;
+	r.bytes_out = h->bytes_out;
+	r.start_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - (int64_t)(now - h->t_req_us);
+	r.total_us = (int64_t)(now - h->t_req_us);
+	r.connect_us = h->conn_us;
+	r.upstream_us = h->t_head_us && h->t_sent_us ? (int64_t)(h->t_head_us - h->t_sent_us) : -1;
+	flb_alog_push(al, w->id, &r);
+}
+
 /* ---- the end of things --------------------------------------------------- */
 
 /* Drop the server the current request holds (its active count). */
@@ -775,6 +887,12 @@ static void next_request(struct flb_worker *w, struct flb_conn *c)
 	h->fl = 0;
 	h->status = 0;
 	h->rid_len = 0;
+	buf_drop(w, &h->lb);
+	h->hlen = 0;
+	h->up_addr = NULL;
+	h->t_sent_us = h->t_head_us = 0;
+	h->conn_us = -1;
+	h->bytes_out = 0;
 	h->rss = RSS_NONE;
 	h->sticky = -1;
 	c->ntried = 0;
@@ -782,6 +900,7 @@ static void next_request(struct flb_worker *w, struct flb_conn *c)
 	c->bk = c->lsn->backend;
 	if (left) {
 		h->rqs = RQS_HEAD;
+		log_begin(c);
 		if (arm(w, c, hl(c)->set.head_timeout_ms) == 0)
 			read_head(w, c, 0);
 		return;
@@ -812,6 +931,7 @@ static void txn_end(struct flb_worker *w, struct flb_conn *c)
 {
 	struct flb_h1 *h = c->h1;
 
+	log_request(w, c, h->status);
 	count_status(w, c, h->status);
 	if (h->up != NULL) {
 		if ((h->fl & H1F_UP_KA) && h->rqs == RQS_DONE && h->rs.pos == h->rs.len &&
@@ -1124,6 +1244,9 @@ static void on_request(struct flb_worker *w, struct flb_conn *c, struct flb_http
 		rt = &H->routes[rr.route];
 	h->rt = rt;
 	request_id(w, h, msg, &rt->h1);
+	h->hlen = hlen;
+	h->conn_us = -1;
+	log_copy(w, c, msg);
 
 	/* Body framing (the parser already refused CL with TE, bad CL...). */
 	if (msg->flags & FLB_HTTP_F_CHUNKED)
@@ -1257,6 +1380,7 @@ static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 			}
 			if (h->rqs == RQS_IDLE) {
 				h->rqs = RQS_HEAD;
+				log_begin(c);
 				if (arm(w, c, H->set.head_timeout_ms) < 0)
 					return;
 			}
@@ -1392,6 +1516,8 @@ static int req_pump(struct flb_worker *w, struct flb_conn *c)
 			return 0;
 		}
 		h->rqs = RQS_DONE;
+		if (hl(c)->alog != NULL)
+			h->t_sent_us = flb_now_us();
 		if (h->rss == RSS_HEAD) {
 			const struct flb_http_route *rt = h->rt;
 
@@ -1454,6 +1580,7 @@ static int attach_server(struct flb_worker *w, struct flb_conn *c, uint32_t i)
 	int rc;
 
 	c->srv = i;
+	h->up_addr = sv->sh->address;
 	if (s->bk[c->bk].http.sticky != NULL && h->sticky != (int32_t)i)
 		h->fl |= H1F_SETCOOKIE;
 	else
@@ -1461,6 +1588,7 @@ static int attach_server(struct flb_worker *w, struct flb_conn *c, uint32_t i)
 	h->up = up_pool_take(w, c, sv);
 	if (h->up != NULL) {
 		h->fl |= H1F_REUSED;
+		h->conn_us = 0;
 		return 0;
 	}
 	rc = up_connect(w, c, sv);
@@ -1567,7 +1695,8 @@ static void up_connected(struct flb_worker *w, struct flb_conn *c, uint32_t even
 		return;
 	sv = flb_conn_srv(c);
 	sc = flb_srv_ctr_of(w, sv);
-	flb_ctr_add(&sc->connect_time_us, flb_now_us() - c->t0_us);
+	c->h1->conn_us = (int64_t)(flb_now_us() - c->t0_us);
+	flb_ctr_add(&sc->connect_time_us, (uint64_t)c->h1->conn_us);
 	flb_ctr_add(&sc->connect_count, 1);
 	flb_ctr_add(&sc->conn_total, 1);
 	flb_srv_succeeded(sv);
@@ -1649,6 +1778,7 @@ static void on_response(struct flb_worker *w, struct flb_conn *c, struct flb_htt
 		}
 		info.flags = FLB_H1RW_I_UPGRADE;
 		h->fl |= H1F_TUNNEL;
+		h->status = 101;
 		count_status(w, c, 101);
 		kind = FLB_BODY_CLOSE;
 	} else if (st < 200) {
@@ -1685,6 +1815,8 @@ static void on_response(struct flb_worker *w, struct flb_conn *c, struct flb_htt
 		info.flags |= FLB_H1RW_I_DECHUNK;
 		h->fl |= H1F_CLOSE;
 	}
+	if (!(h->fl & H1F_INTERIM) && hl(c)->alog != NULL)
+		h->t_head_us = flb_now_us();
 	if (!(h->fl & (H1F_INTERIM | H1F_TUNNEL))) {
 		h->status = (uint16_t)st;
 		if ((msg->flags & FLB_HTTP_F_KEEP_ALIVE) && kind != FLB_BODY_CLOSE)
@@ -1811,6 +1943,8 @@ static void h1_start(struct flb_worker *w, struct flb_conn *c)
 		h->ckey = flb_client_key(&peer);
 	}
 	h->rqs = RQS_HEAD;
+	h->conn_us = -1;
+	log_begin(c);
 	if (arm(w, c, hl(c)->set.head_timeout_ms) < 0)
 		return;
 	/* The first bytes often arrive with the connection. */
@@ -1951,8 +2085,11 @@ static void h1_release(struct flb_worker *w, struct flb_conn *c)
 
 	if (h == NULL)
 		return;
+	if (h->rq.len > 0 || h->rqs >= RQS_BODY)
+		log_request(w, c, h->status);
 	up_drop(w, c, 1);
 	srv_done(c);
+	buf_drop(w, &h->lb);
 	side_clear(w, &h->rq);
 	side_clear(w, &h->rs);
 	flb_obj_put(&w->h1s, h);

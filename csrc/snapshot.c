@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
+#include "alog.h"
 #include "conn.h"
 #include "h1conf.h"
 #include "hash.h"
@@ -570,6 +571,41 @@ static int build_table(struct flb_snapshot *s, struct flb_backend *k)
 	return rc == FLB_CHASH_OK ? 0 : -EINVAL;
 }
 
+/* Whether listener l has an access log with this path and format. */
+static int same_log(const struct flb_listener *l, const char *path, int format)
+{
+	return l->http != NULL && l->http->alog != NULL &&
+	       strcmp(flb_alog_path(l->http->alog), path) == 0 &&
+	       flb_alog_format(l->http->alog) == format;
+}
+
+/* Give an http listener being sealed its access log: the one of a listener
+ * already sealed in s, or of one in prev, with the same path and format
+ * (so the file and its writer thread survive updates), else a new one.
+ * s: the snapshot being sealed (s->nlsn listeners done, l is the last);
+ * prev: the current snapshot or NULL.  Returns 0, or -1 with err set. */
+static int access_log_attach(struct flb_snapshot *s, const struct flb_snapshot *prev,
+                             struct flb_listener *l, char *err, size_t errlen)
+{
+	const char *path = l->http->alog_path;
+	int fmt = l->http->set.access_log_format;
+
+	for (uint32_t j = 0; j + 1 < s->nlsn; j++) {
+		if (same_log(&s->lsn[j], path, fmt)) {
+			l->http->alog = flb_alog_ref(s->lsn[j].http->alog);
+			return 0;
+		}
+	}
+	for (uint32_t j = 0; prev != NULL && j < prev->nlsn; j++) {
+		if (same_log(&prev->lsn[j], path, fmt)) {
+			l->http->alog = flb_alog_ref(prev->lsn[j].http->alog);
+			return 0;
+		}
+	}
+	l->http->alog = flb_alog_open(path, fmt, s->nworkers, 0, err, errlen);
+	return l->http->alog != NULL ? 0 : -1;
+}
+
 /* Seal a builder (contract in snapshot.h). */
 int flb_snap_seal(struct flb_snap_builder *b, const struct flb_snapshot *prev,
                   uint32_t nworkers, uint64_t gen, struct flb_snapshot **out,
@@ -710,6 +746,11 @@ int flb_snap_seal(struct flb_snap_builder *b, const struct flb_snapshot *prev,
 		}
 		l->http = bl->http;
 		bl->http = NULL;
+		if (l->http != NULL && l->http->alog_path != NULL &&
+		    access_log_attach(s, prev, l, err, errlen) < 0) {
+			rc = -EINVAL;
+			goto fail;
+		}
 	}
 	rc = 0;
 	err[0] = 0;

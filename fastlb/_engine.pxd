@@ -180,6 +180,8 @@ cdef extern from "h1proxy-t.h" nogil:
         uint32_t max_head
         uint32_t rw_flags
         const char *request_id_header
+        const char *access_log
+        int access_log_format
 
 
 cdef extern from "snapshot.h" nogil:

@@ -76,6 +76,8 @@ _HTTP_DEFAULTS = {
     "via": False,
     "request_id": "X-Request-Id",
     "hide_backend": False,
+    "access_log": None,
+    "access_log_format": "combined",
     "routes": (),
 }
 
@@ -381,6 +383,10 @@ cdef class _Engine:
         if rid is not None and rid is not False:
             hs.rw_flags |= FLB_H1RW_REQUEST_ID
             hs.request_id_header = pins.s(rid)
+        log = _http(lsn, "access_log")
+        if log:
+            hs.access_log = pins.s(log)
+            hs.access_log_format = 1 if _http(lsn, "access_log_format") == "json" else 0
         rc = flb_snap_set_http(b, li, &hs)
         _check_build(rc, b)
         return 0

@@ -70,6 +70,8 @@ HTTP_ONLY = (
     "via",
     "request_id",
     "hide_backend",
+    "access_log",
+    "access_log_format",
     "routes",
 )
 
@@ -503,6 +505,8 @@ class ListenerConfig(_Addressed):
     via: bool = False
     request_id: RequestId = "X-Request-Id"
     hide_backend: bool = False
+    access_log: str | None = Field(None, min_length=1)  # a file path, or "-": stdout
+    access_log_format: Literal["combined", "json"] = "combined"
     routes: list[RouteConfig] = Field(default_factory=list)
 
     @field_validator("bind")

@@ -163,6 +163,7 @@ def test_http_defaults() -> None:
     assert (web.forwarded_for, web.forwarded_proto, web.forwarded_host) == (True, True, True)
     assert (web.forwarded, web.via, web.hide_backend) == (False, False, False)
     assert web.request_id == "X-Request-Id" and web.routes == []
+    assert (web.access_log, web.access_log_format) == (None, "combined")
     # the existing keys keep their defaults in both modes
     assert (web.connect_timeout, web.idle_timeout, web.max_connections) == (3.0, 3600.0, 0)
     backend = config.backends["app"]
@@ -250,6 +251,8 @@ HTTP_VALUES: dict[str, Any] = {
     "via": True,
     "request_id": False,
     "hide_backend": True,
+    "access_log": "-",
+    "access_log_format": "json",
     "routes": [{"backend": "api"}],
 }
 
@@ -809,3 +812,30 @@ def test_engine_takes_duck_typed_http_listener_with_defaults() -> None:
         assert engine.stats()["listeners"]["web"]["backend"] is None
     finally:
         engine.stop()
+
+
+def test_readme_config_blocks_are_valid() -> None:
+    """Every TOML block of the README validates (the http one gets the
+    listener-less parts it leaves out from the tcp one)."""
+    import re
+
+    from fastlb.config import tomllib
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    blocks = re.findall(r"```toml\n(.*?)```", readme.read_text(), re.S)
+    assert len(blocks) >= 2
+    for text in blocks:
+        data = tomllib.loads(text)
+        config = parse_config(data, "README.md")
+        assert config.listeners
+    http = parse_config(tomllib.loads(blocks[1]), "README.md")
+    assert http.listeners[0].mode == "http"
+    assert http.listeners[0].routes[0].backend == "api"
+
+
+def test_access_log_keys() -> None:
+    web = parse_config(_data({"access_log": "/var/log/x.log", "access_log_format": "json"}))
+    assert web.listeners[0].access_log == "/var/log/x.log"
+    assert web.listeners[0].access_log_format == "json"
+    _one_error(_data({"access_log_format": "clf"}), "listeners[0].access_log_format", "combined")
+    _one_error(_data({"access_log": ""}), "listeners[0].access_log", "at least 1")

@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -1319,3 +1320,79 @@ def test_no_fd_leak(origins: Any) -> None:
         {fd: t for fd, t in before_fds.items() if fd not in now},
     )
     dead.close()
+
+
+# ============================================================ access log
+
+
+def _log_lines(path: Path, count: int) -> list[str]:
+    """The log's lines once it has at least count of them (the writer
+    thread drains its rings every 50 ms)."""
+    wait_for(lambda: path.exists() and path.read_text().count("\n") >= count, 5)
+    return path.read_text().splitlines()
+
+
+@pytest.mark.parametrize("fmt", ["combined", "json"])
+def test_access_log(origins: Any, tmp_path: Path, fmt: str) -> None:
+    (o,) = origins("a")
+    log = tmp_path / f"access.{fmt}"
+    data = cfg([o], listener={"access_log": str(log), "access_log_format": fmt})
+    e = Engine(parse_config(data))
+    e.start()
+    try:
+        addr = e.addresses()["web"]
+        with Client(addr) as c:
+            r = c.request("GET", '/a?q="x"', headers=[("User-Agent", "t\u00e9st/1"),
+                                                     ("Referer", "http://r/")])
+            assert r.status == 200
+            rid = r.header("X-Request-Id") or ""
+            assert c.request("POST", "/p", body=b"z" * 1000).status == 200
+        assert raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").status == 400
+        lines = _log_lines(log, 3)
+    finally:
+        e.stop()
+    assert len(lines) == 3, lines
+    if fmt == "json":
+        recs = [json.loads(line) for line in lines]
+        assert [r["status"] for r in recs] == [200, 200, 400]
+        first = recs[0]
+        assert first["method"] == "GET" and first["target"] == '/a?q="x"'
+        assert first["user_agent"] == "t\u00e9st/1" and first["referer"] == "http://r/"
+        assert first["upstream"] == f"{HOST}:{o.port}" and first["backend"] == "web"
+        assert first["listener"] == "web" and first["client"] == HOST
+        assert first["duration_ms"] >= first["upstream_ms"] >= 0
+        assert recs[1]["bytes_in"] >= 1000 and recs[1]["method"] == "POST"
+        assert recs[2]["upstream"] == "" and recs[2]["upstream_ms"] is None
+        if rid:
+            assert first["request_id"] == rid
+    else:
+        assert lines[0].startswith(f'{HOST} - - [')
+        assert '"GET /a?q=\\x22x\\x22 HTTP/1.1" 200 ' in lines[0]
+        assert '"http://r/" "t\\xE9st/1"' in lines[0]  # the client sent latin-1
+        assert f"upstream={HOST}:{o.port}" in lines[0] and "backend=web" in lines[0]
+        assert '"POST /p HTTP/1.1" 200 ' in lines[1]
+        assert " 400 " in lines[2] and "upstream=-" in lines[2]
+
+
+def test_access_log_survives_update_and_bad_path_is_an_error(
+    origins: Any, tmp_path: Path
+) -> None:
+    (o,) = origins("a")
+    log = tmp_path / "access.log"
+    data = cfg([o], listener={"access_log": str(log)})
+    e = Engine(parse_config(data))
+    e.start()
+    try:
+        addr = e.addresses()["web"]
+        assert get(addr, "/one").status == 200
+        e.update(parse_config(data))
+        assert get(addr, "/two").status == 200
+        lines = _log_lines(log, 2)
+        bad = cfg([o], listener={"access_log": str(tmp_path / "no" / "such" / "dir.log")})
+        with pytest.raises((ValueError, OSError), match="access log"):
+            e.update(parse_config(bad))
+        assert get(addr, "/three").status == 200  # the old config still runs
+    finally:
+        e.stop()
+    assert [line.split('"')[1].split()[1] for line in lines] == ["/one", "/two"]
+    assert len(_log_lines(log, 3)) == 3

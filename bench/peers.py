@@ -1,11 +1,12 @@
-"""Config files for the L4 macro benchmark (bench/l4.py).
+"""Config files for the L4 and L7 macro benchmarks (bench/l4.py, bench/l7.py).
 
 Each function writes one config into a run directory and returns its path:
 the NGINX that serves the backends, the proxies under test (HAProxy in
-`mode tcp`, NGINX `stream`, fastlb) and nothing else.  Every proxy gets ONE
+`mode tcp`, NGINX `stream`, fastlb; for L7 HAProxy `mode http`, NGINX
+`proxy_pass`, fastlb `mode = "http"`) and nothing else.  Every proxy gets ONE
 worker (process or thread), binds 127.0.0.1 only and has room for 20,000
 connections.  The functions only write files: starting and stopping the
-processes is bench/l4.py's job."""
+processes is bench/l4.py's and bench/l7.py's job."""
 
 from __future__ import annotations
 
@@ -241,3 +242,135 @@ def which(name: str, *fallbacks: str) -> str | None:
         if os.access(path, os.X_OK):
             return path
     return None
+
+
+# ---------------------------------------------------------------- L7 (bench/l7.py)
+#
+# The HTTP reverse proxies for the L7 benchmark.  All three keep idle
+# connections to the backends and reuse them across client connections, serve
+# any number of requests per client and per backend connection, log nothing,
+# and add exactly one header to each request, X-Forwarded-For (fastlb's other
+# default additions, X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id, are
+# turned off because the peers add nothing like them by default).
+
+L7_KEEPALIVE = 64  # idle connections each proxy keeps to the backends
+L7_FORWARDED = "X-Forwarded-For only"
+
+
+def write_haproxy_http_cfg(
+    run_dir: Path, port: int, backends: Sequence[int], nofile: int = NOFILE
+) -> Path:
+    """HAProxy in `mode http`, one thread, round robin, keep-alive on both
+    sides, server connections shared between clients (`http-reuse always`),
+    X-Forwarded-For added (`option forwardfor`), splicing where HAProxy judges
+    it useful (`option splice-auto`, as in bench/l4), no log."""
+    maxconn = haproxy_maxconn(nofile)
+    servers = "".join(f"    server s{i} {_addr(b)}\n" for i, b in enumerate(backends, start=1))
+    text = (
+        "global\n"
+        "    nbthread 1\n"
+        f"    maxconn {maxconn}\n"
+        f"    pidfile {run_dir / 'haproxy.pid'}\n"
+        "\n"
+        "defaults\n"
+        "    mode http\n"
+        "    option http-keep-alive\n"
+        "    option forwardfor\n"
+        "    option splice-auto\n"
+        "    http-reuse always\n"
+        f"    maxconn {maxconn}\n"
+        "    timeout connect 5s\n"
+        "    timeout client 120s\n"
+        "    timeout server 120s\n"
+        "    timeout http-request 10s\n"
+        "    timeout http-keep-alive 120s\n"
+        "\n"
+        "frontend bench\n"
+        f"    bind {_addr(port)}\n"
+        "    default_backend web\n"
+        "\n"
+        "backend web\n"
+        "    balance roundrobin\n"
+        f"{servers}"
+    )
+    return _write(run_dir / "haproxy-http.cfg", text)
+
+
+def write_nginx_http_proxy_conf(
+    run_dir: Path, port: int, backends: Sequence[int], nofile: int = NOFILE
+) -> Path:
+    """NGINX `proxy_pass` to an upstream with `keepalive 64`, one worker,
+    round robin (its default), HTTP/1.1 to the backends with the Connection
+    header cleared (so backend connections stay open), X-Forwarded-For added,
+    no access log.  keepalive_requests is raised on both sides as on the
+    backend: NGINX's default (1000) would close every client and backend
+    connection after 1000 requests, which neither HAProxy nor fastlb does.
+    Response buffering stays on (NGINX's default), with temp files in the
+    run dir."""
+    temp = run_dir / "nginx-temp"
+    temp.mkdir(exist_ok=True)
+    temp.chmod(0o777)  # workers may run as nobody and spool bodies here
+    temp_paths = "".join(
+        f"    {kind}_temp_path {temp / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    servers = "".join(f"        server {_addr(b)};\n" for b in backends)
+    http = (
+        "http {\n"
+        "    access_log off;\n"
+        "    keepalive_timeout 120s;\n"
+        "    keepalive_requests 100000000;\n"
+        f"{temp_paths}"
+        "    upstream web {\n"
+        f"{servers}"
+        f"        keepalive {L7_KEEPALIVE};\n"
+        "        keepalive_requests 100000000;\n"
+        "        keepalive_timeout 120s;\n"
+        "    }\n"
+        "    server {\n"
+        f"        listen {_addr(port)} backlog=4096;\n"
+        "        location / {\n"
+        "            proxy_pass http://web;\n"
+        "            proxy_http_version 1.1;\n"
+        '            proxy_set_header Connection "";\n'
+        "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        "            proxy_connect_timeout 5s;\n"
+        "            proxy_read_timeout 120s;\n"
+        "            proxy_send_timeout 120s;\n"
+        "        }\n"
+        "    }\n"
+        "}\n"
+    )
+    text = _nginx_main(run_dir, "nginx-http", "", nofile) + http
+    return _write(run_dir / "nginx-http.conf", text)
+
+
+def write_fastlb_http_toml(run_dir: Path, port: int, backends: Sequence[int]) -> Path:
+    """fastlb, one worker, one listener in mode http, round robin, 64 idle
+    connections kept to the backends; of the request headers fastlb adds by
+    default only X-Forwarded-For stays on, like the peers'."""
+    servers = ", ".join(f'{{ address = "{_addr(b)}" }}' for b in backends)
+    text = (
+        "[global]\n"
+        "workers = 1\n"
+        "max_connections = 100000\n"
+        "drain_timeout = 1.0\n"
+        "\n"
+        "[[listeners]]\n"
+        'name = "bench"\n'
+        f'bind = "{_addr(port)}"\n'
+        'mode = "http"\n'
+        'backend = "web"\n'
+        "keepalive_timeout = 120.0\n"
+        "forwarded_for = true\n"
+        "forwarded_proto = false\n"
+        "forwarded_host = false\n"
+        "request_id = false\n"
+        "\n"
+        "[backends.web]\n"
+        'balance = "round_robin"\n'
+        f"keepalive = {L7_KEEPALIVE}\n"
+        "keepalive_timeout = 120.0\n"
+        f"servers = [ {servers} ]\n"
+    )
+    return _write(run_dir / "fastlb-http.toml", text)

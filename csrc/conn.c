@@ -456,10 +456,10 @@ void flb_conn_free_dead(struct flb_worker *w)
 	flb_h1_free_dead(w);
 }
 
-/* Resume waiting connections (contract in conn.h).  Each waiter present at
- * the start is visited at most once (one that still finds nothing queues
- * itself again at the tail), in FIFO order, while some pipe or buffer is
- * free; the rest keep their place at the head of the queue. */
+/* Resume waiting connections (contract in conn.h).  Waiters are visited in
+ * FIFO order while some pipe or buffer is free, until one still finds
+ * nothing (it queued itself again): it and the rest keep their places at
+ * the head of the queue. */
 void flb_conn_run_waiters(struct flb_worker *w)
 {
 	struct flb_list todo;
@@ -473,11 +473,23 @@ void flb_conn_run_waiters(struct flb_worker *w)
 	todo.prev->next = &todo;
 	flb_list_init(&w->waitq);
 	while (!flb_list_empty(&todo) &&
-	       (w->pipes.used < w->pipes.max_used || w->bufs.used < w->bufs.max_used)) {
+	       (w->pipes.used < w->pipes.max_used || w->bufs.used < w->bufs.max_used ||
+	        w->bufs.reserved < w->bufs.max_used)) {
 		struct flb_conn *c = flb_container_of(todo.next, struct flb_conn, wnode);
 
 		flb_list_del(&c->wnode);
 		c->ops->resume(w, c);
+		if (!flb_list_empty(&c->wnode)) {
+			/* Still short of what it needs: it keeps its place at the
+			 * head, and the rest wait for the next turn (FIFO, and no
+			 * pass over every waiter per loop). */
+			flb_list_del(&c->wnode);
+			c->wnode.next = todo.next;
+			c->wnode.prev = &todo;
+			todo.next->prev = &c->wnode;
+			todo.next = &c->wnode;
+			break;
+		}
 	}
 	/* Put the unvisited ones back in front of those that re-queued. */
 	if (!flb_list_empty(&todo)) {

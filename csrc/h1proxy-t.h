@@ -183,6 +183,7 @@ struct flb_h1 {
 	uint8_t minor;                 /* client's HTTP minor version */
 	uint8_t rid_len;
 	uint8_t ip_len;
+	uint8_t resv;                  /* buffers reserved for this transaction */
 	char rid[40];                  /* request id (the client's or ours) */
 	char ip[46];                   /* client address, text */
 	/* Access log (only filled when the listener has one). */

@@ -159,17 +159,52 @@ static inline int dead(const struct flb_conn *c)
 	return c->state == FLB_CS_DEAD;
 }
 
-/* Take a buffer from the worker's pool into *b (no-op if set).
- * Returns 0, or -1 when the pool is exhausted. */
-static int buf_take(struct flb_worker *w, struct flb_buf **b)
+/* Take a buffer from the worker's pool into *b (no-op if set), under the
+ * connection's reservation when it holds one.  w: the worker; h: the
+ * connection's state.  Returns 0, or -1 when none is available. */
+static int buf_take(struct flb_worker *w, const struct flb_h1 *h, struct flb_buf **b)
 {
 	if (*b != NULL)
 		return 0;
-	*b = flb_buf_get(&w->bufs);
+	*b = h->resv ? flb_buf_get_reserved(&w->bufs) : flb_buf_get(&w->bufs);
 	if (*b == NULL)
 		return -1;
 	flb_ctr_add(&w->c.bufs_used, 1);
 	return 0;
+}
+
+/* Reserve the buffers a whole transaction may need (see pool-t.h), unless
+ * the connection holds a reservation already.  w, c: worker and connection.
+ * Returns 0, or -1 when the worker's reservations are exhausted. */
+static int h1_reserve(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+	uint8_t n = c->lsn->http->alog != NULL ? 5 : 4; /* rq in+hb, rs in+hb, log */
+
+	if (h->resv)
+		return 0;
+	if (flb_buf_reserve(&w->bufs, n) < 0)
+		return -1;
+	h->resv = n;
+	return 0;
+}
+
+/* Cancel the connection's reservation.  w: worker; h: its state. */
+static void h1_unreserve(struct flb_worker *w, struct flb_h1 *h)
+{
+	if (h->resv)
+		flb_buf_unreserve(&w->bufs, h->resv);
+	h->resv = 0;
+}
+
+/* Give back one unit of the connection's reservation: a buffer it will
+ * not take again in this transaction.  w: worker; h: its state. */
+static void h1_unreserve_one(struct flb_worker *w, struct flb_h1 *h)
+{
+	if (h->resv) {
+		flb_buf_unreserve(&w->bufs, 1);
+		h->resv--;
+	}
 }
 
 /* Give *b back to the pool (no-op if NULL).  w: the worker. */
@@ -674,7 +709,7 @@ static int side_pump(struct flb_worker *w, struct flb_conn *c, struct flb_h1_sid
 				sd->bulk = 0;
 			}
 		}
-		if (buf_take(w, &sd->in) < 0)
+		if (buf_take(w, c->h1, &sd->in) < 0)
 			return SP_NOBUF;
 		{
 			size_t space = FLB_BUF_SIZE - sd->len;
@@ -737,7 +772,7 @@ static void log_copy(struct flb_worker *w, struct flb_conn *c, const struct flb_
 	uint32_t at = 0, n = 0;
 	const char *v;
 
-	if (hl(c)->alog == NULL || buf_take(w, &h->lb) < 0)
+	if (hl(c)->alog == NULL || buf_take(w, h, &h->lb) < 0)
 		return;
 	log_keep(h, 0, msg->method, msg->method_len, LOG_METHOD, &at);
 	log_keep(h, 1, msg->target, msg->target_len, LOG_TARGET, &at);
@@ -882,6 +917,7 @@ static void next_request(struct flb_worker *w, struct flb_conn *c)
 	rq->eof = rq->shut = rq->bulk = 0;
 	memset(&rq->body, 0, sizeof(rq->body));
 	side_clear(w, &h->rs);
+	h1_unreserve(w, h);
 	h->rt = NULL;
 	h->last_len = 0;
 	h->fl = 0;
@@ -996,7 +1032,7 @@ static void send_error(struct flb_worker *w, struct flb_conn *c, int status)
 	if (h->rqs != RQS_DONE || status == 400 || status == 408 || status == 431)
 		h->fl |= H1F_CLOSE;
 	side_clear(w, rs);
-	if (buf_take(w, &rs->hb) < 0) {
+	if (buf_take(w, h, &rs->hb) < 0) {
 		flb_conn_close(w, c, 1);
 		return;
 	}
@@ -1278,7 +1314,7 @@ static void on_request(struct flb_worker *w, struct flb_conn *c, struct flb_http
 	h->sticky = flb_conn_bk(c)->http.sticky ? sticky_server(w, c, msg) : -1;
 
 	/* The upstream head. */
-	if (buf_take(w, &rq->hb) < 0) {
+	if (buf_take(w, h, &rq->hb) < 0) {
 		send_error(w, c, 503);
 		return;
 	}
@@ -1358,7 +1394,7 @@ static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 	struct flb_http_msg msg;
 	int rc;
 
-	if (buf_take(w, &rq->in) < 0) {
+	if (h1_reserve(w, c) < 0 || buf_take(w, h, &rq->in) < 0) {
 		wait_res(w, c);
 		h1_update(w, c);
 		return;
@@ -1368,8 +1404,10 @@ static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 			ssize_t n = head_recv(rq, c->fd[0]);
 
 			if (n < 0 && errno == EAGAIN) {
-				if (rq->len == 0)
+				if (rq->len == 0) {
 					buf_drop(w, &rq->in);
+					h1_unreserve(w, h);
+				}
 				h1_update(w, c);
 				return;
 			}
@@ -1717,6 +1755,13 @@ static int resp_pump(struct flb_worker *w, struct flb_conn *c)
 	if (h->rss != RSS_BODY)
 		return 0;
 	rc = side_pump(w, c, &h->rs, src, c->fd[0], 1);
+	if (h->rs.hb != NULL && h->rs.hpos == h->rs.hlen &&
+	    !(h->fl & (H1F_INTERIM | H1F_TUNNEL | H1F_LOCAL))) {
+		/* The final head is out: its buffer goes back for good. */
+		buf_drop(w, &h->rs.hb);
+		h->rs.hpos = h->rs.hlen = 0;
+		h1_unreserve_one(w, h);
+	}
 	switch (rc) {
 	case SP_DONE:
 		if (h->fl & H1F_INTERIM) {
@@ -1828,7 +1873,7 @@ static void on_response(struct flb_worker *w, struct flb_conn *c, struct flb_htt
 		else
 			info.conn = h->minor == 0 ? FLB_H1_CONN_KEEPALIVE : FLB_H1_CONN_NONE;
 	}
-	if (buf_take(w, &rs->hb) < 0) {
+	if (buf_take(w, h, &rs->hb) < 0) {
 		send_error(w, c, 503);
 		return;
 	}
@@ -1859,6 +1904,20 @@ static void on_response(struct flb_worker *w, struct flb_conn *c, struct flb_htt
 	}
 	h->fl |= H1F_SENT;
 	h->rss = RSS_BODY;
+	if (h->rqs == RQS_DONE && !(h->fl & (H1F_INTERIM | H1F_TUNNEL))) {
+		/* The request will not be sent again: its buffers go back (but
+		 * pipelined bytes stay), so a long response holds only its own. */
+		struct flb_h1_side *rq = &h->rq;
+
+		buf_drop(w, &rq->hb);
+		rq->hpos = rq->hlen = 0;
+		h1_unreserve_one(w, h);
+		if (rq->in == NULL || rq->pos + rq->avail == rq->len) {
+			buf_drop(w, &rq->in);
+			rq->pos = rq->len = rq->avail = 0;
+			h1_unreserve_one(w, h);
+		}
+	}
 	if (arm(w, c, c->lsn->idle_timeout_ms) < 0)
 		return;
 	if (resp_pump(w, c) < 0)
@@ -1877,7 +1936,7 @@ static void resp_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 	struct flb_http_msg msg;
 	int rc;
 
-	if (buf_take(w, &rs->in) < 0) {
+	if (buf_take(w, h, &rs->in) < 0) {
 		wait_res(w, c);
 		h1_update(w, c);
 		return;
@@ -2091,6 +2150,7 @@ static void h1_release(struct flb_worker *w, struct flb_conn *c)
 	srv_done(c);
 	buf_drop(w, &h->lb);
 	side_clear(w, &h->rq);
+	h1_unreserve(w, h);
 	side_clear(w, &h->rs);
 	flb_obj_put(&w->h1s, h);
 	c->h1 = NULL;

@@ -34,10 +34,18 @@ struct flb_buf {
 	char data[FLB_BUF_SIZE];
 };
 
+/* Buffers have a second bound for users that need several at once (an
+ * HTTP transaction: request head, rewritten head, response head...):
+ * such a user reserves its worst case up front with flb_buf_reserve, which
+ * fails beyond max_used reserved in all, and then takes buffers with
+ * flb_buf_get_reserved, which cannot fail for want of room.  So a user never
+ * waits for a buffer while holding others (no deadlock), and at most
+ * max_used reserved plus max_used plain buffers are out at once. */
 struct flb_buf_pool {
 	struct flb_buf *free;
 	uint32_t nfree, used;
 	uint32_t max_free, max_used;
+	uint32_t reserved;       /* buffers promised by flb_buf_reserve */
 };
 
 /* Fixed-size objects (e.g. connections): a free list in front of malloc. */

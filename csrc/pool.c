@@ -120,12 +120,33 @@ void flb_buf_pool_free(struct flb_buf_pool *p)
 /* Take a buffer (contract in pool.h). */
 struct flb_buf *flb_buf_get(struct flb_buf_pool *p)
 {
-	struct flb_buf *b;
-
 	if (p->used >= p->max_used) {
 		errno = EAGAIN;
 		return NULL;
 	}
+	return flb_buf_get_reserved(p);
+}
+
+/* Reserve buffers (contract in pool.h). */
+int flb_buf_reserve(struct flb_buf_pool *p, uint32_t n)
+{
+	if (p->reserved + n > p->max_used)
+		return -1;
+	p->reserved += n;
+	return 0;
+}
+
+/* Cancel a reservation (contract in pool.h). */
+void flb_buf_unreserve(struct flb_buf_pool *p, uint32_t n)
+{
+	p->reserved -= n;
+}
+
+/* Take a reserved buffer (contract in pool.h). */
+struct flb_buf *flb_buf_get_reserved(struct flb_buf_pool *p)
+{
+	struct flb_buf *b;
+
 	if (p->free) {
 		b = p->free;
 		p->free = b->next;

@@ -35,6 +35,18 @@ void flb_buf_pool_free(struct flb_buf_pool *p);
  * when malloc fails. */
 struct flb_buf *flb_buf_get(struct flb_buf_pool *p);
 
+/* Reserve n buffers for later flb_buf_get_reserved calls.
+ * Returns 0, or -1 when more than max_used would be reserved. */
+int flb_buf_reserve(struct flb_buf_pool *p, uint32_t n);
+
+/* Cancel a reservation of n buffers (those taken are given back with
+ * flb_buf_put as usual). */
+void flb_buf_unreserve(struct flb_buf_pool *p, uint32_t n);
+
+/* Take a buffer under a reservation: not limited by max_used (the
+ * reservation is).  Returns it, or NULL only when malloc fails. */
+struct flb_buf *flb_buf_get_reserved(struct flb_buf_pool *p);
+
 /* Give a buffer back: kept for reuse or freed beyond max_free. */
 void flb_buf_put(struct flb_buf_pool *p, struct flb_buf *b);
 

@@ -1396,3 +1396,37 @@ def test_access_log_survives_update_and_bad_path_is_an_error(
         e.stop()
     assert [line.split('"')[1].split()[1] for line in lines] == ["/one", "/two"]
     assert len(_log_lines(log, 3)) == 3
+
+
+def test_buffer_shortage_queues_requests_without_deadlock(origins: Any) -> None:
+    """With room for only a few transactions' buffers, many concurrent
+    clients are served in turn: a transaction reserves its buffers before
+    it starts, so none waits for a buffer while holding others."""
+    (o,) = origins("a")
+    e = Engine(parse_config(cfg([o])), max_bufs=12, max_free_bufs=2)
+    e.start()
+    errors: list[str] = []
+
+    def client(i: int) -> None:
+        try:
+            with Client(e.addresses()["web"]) as c:
+                for k in range(5):
+                    r = c.request("POST", f"/c{i}/{k}", body=payload(20_000, seed=i))
+                    if r.status != 200:
+                        errors.append(f"{i}/{k}: {r.status}")
+        except Exception as exc:  # any failure is reported
+            errors.append(f"{i}: {exc!r}")
+
+    try:
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors[:5]
+        assert o.request_count == 200
+        worker = e.stats()["workers"][0]
+        assert worker["res_waits"] > 0  # the shortage really happened
+        assert wait_for(lambda: e.stats()["workers"][0]["bufs_used"] == 0, 5)
+    finally:
+        e.stop()

@@ -92,7 +92,7 @@ void flb_engine_params_default(struct flb_engine_params *p)
 	p->max_pipes = 1024;
 	p->max_free_pipes = 64;
 	p->max_bufs = 1024;
-	p->max_free_bufs = 16;
+	p->max_free_bufs = 128;
 	p->max_free_conns = 256;
 	p->accept_batch = 64;
 	p->backlog = 4096;

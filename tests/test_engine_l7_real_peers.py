@@ -127,17 +127,36 @@ def test_real_peer_curl_client(nginx_backends: list[int], tmp_path: Path) -> Non
         upload.write_bytes(data)
         out = subprocess.run(
             [CURL, "-sS", "-v", "--data-binary", f"@{upload}", f"{url}/echo-json"],
-            capture_output=True, check=True, timeout=30, text=True,
+            capture_output=True,
+            check=True,
+            timeout=30,
+            text=True,
         )
         assert "Expect: 100-continue" in out.stderr
         assert "HTTP/1.1 100 Continue" in out.stderr
         assert origin.requests[-1].body == data
         # Keep-alive across requests on one curl run, chunked upload.
         out = subprocess.run(
-            [CURL, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{num_connects}\\n",
-             "-H", "Transfer-Encoding: chunked", "--data-binary", f"@{upload}",
-             f"{url}/a", "-o", "/dev/null", f"{url}/b"],
-            capture_output=True, check=True, timeout=30, text=True,
+            [
+                CURL,
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{num_connects}\\n",
+                "-H",
+                "Transfer-Encoding: chunked",
+                "--data-binary",
+                f"@{upload}",
+                f"{url}/a",
+                "-o",
+                "/dev/null",
+                f"{url}/b",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=30,
+            text=True,
         )
         codes = out.stdout.split()
         assert codes[0] == "200" and codes[2] == "200", out.stdout

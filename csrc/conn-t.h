@@ -48,6 +48,9 @@ struct flb_conn_ops {
 	/* Optional: the connection is closing; release what the mode holds
 	 * beyond the common fields (called first by flb_conn_close). */
 	void (*release)(struct flb_worker *w, struct flb_conn *c);
+	/* Optional: the engine is stopping (drain): close now if idle, else
+	 * finish what is in flight and close (may close c). */
+	void (*drain)(struct flb_worker *w, struct flb_conn *c);
 };
 
 /* Direction flags. */

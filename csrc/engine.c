@@ -376,11 +376,21 @@ static void worker_adopt(struct flb_worker *w, struct flb_snapshot *s)
 /* Start draining: close every listener socket of this worker. */
 static void worker_begin_stop(struct flb_worker *w)
 {
+	struct flb_list *n, *next;
+
 	w->stopping = 1;
 	if (w->cur == NULL)
 		return;
 	for (uint32_t i = 0; i < w->cur->snap->nlsn; i++)
 		lsn_close(w, &w->cur->snap->lsn[i].sock->slots[w->id]);
+	/* Tell the connections (an idle keep-alive client closes now). */
+	for (n = w->live.next; n != &w->live; n = next) {
+		struct flb_conn *c = flb_container_of(n, struct flb_conn, node);
+
+		next = n->next;
+		if (c->ops->drain != NULL)
+			c->ops->drain(w, c);
+	}
 }
 
 /* Read the mailbox: adopt a pending snapshot, begin a stop. */

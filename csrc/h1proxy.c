@@ -126,6 +126,7 @@ static void h1_io(struct flb_worker *w, struct flb_conn *c, int side, uint32_t e
 static void h1_timeout(struct flb_worker *w, struct flb_conn *c);
 static void h1_resume(struct flb_worker *w, struct flb_conn *c);
 static void h1_release(struct flb_worker *w, struct flb_conn *c);
+static void h1_drain(struct flb_worker *w, struct flb_conn *c);
 
 const struct flb_conn_ops flb_h1_ops = {
 	.name = "http",
@@ -134,6 +135,7 @@ const struct flb_conn_ops flb_h1_ops = {
 	.timeout = h1_timeout,
 	.resume = h1_resume,
 	.release = h1_release,
+	.drain = h1_drain,
 };
 
 static void get_upstream(struct flb_worker *w, struct flb_conn *c);
@@ -2154,6 +2156,21 @@ static void h1_release(struct flb_worker *w, struct flb_conn *c)
 	side_clear(w, &h->rs);
 	flb_obj_put(&w->h1s, h);
 	c->h1 = NULL;
+}
+
+/* ops.drain of mode http: the engine is stopping.  A client between
+ * requests is closed at once; one with a request in flight gets its
+ * response with "Connection: close" (when its head is not out yet) and is
+ * closed after it.  w, c: worker and connection. */
+static void h1_drain(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_h1 *h = c->h1;
+
+	if (h == NULL || h->rqs == RQS_IDLE || (h->rqs == RQS_HEAD && h->rq.len == 0)) {
+		flb_conn_close(w, c, 0);
+		return;
+	}
+	h->fl |= H1F_CLOSE;
 }
 
 /* Readiness on an upstream connection (contract in h1proxy.h). */

@@ -1430,3 +1430,29 @@ def test_buffer_shortage_queues_requests_without_deadlock(origins: Any) -> None:
         assert wait_for(lambda: e.stats()["workers"][0]["bufs_used"] == 0, 5)
     finally:
         e.stop()
+
+
+def test_stop_closes_idle_keepalive_and_finishes_in_flight(origins: Any) -> None:
+    """A drain does not wait for idle keep-alive clients (closed at once),
+    and a request in flight gets its response, with Connection: close."""
+    (o,) = origins("a")
+    e = Engine(parse_config(cfg([o], listener={"keepalive_timeout": "60s"})))
+    e.start()
+    addr = e.addresses()["web"]
+    idle = Client(addr)
+    assert idle.request("GET", "/warm").status == 200
+    busy = Client(addr)
+    busy.send(build_request("GET", "/sleep?s=0.5"))
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    stopper = threading.Thread(target=e.stop, kwargs={"drain_timeout": 5.0})
+    stopper.start()
+    r = busy.read_response()
+    stopper.join(10)
+    elapsed = time.monotonic() - t0
+    assert r.status == 200
+    assert (r.header("Connection") or "").lower() == "close"
+    assert busy.eof(2.0) and idle.eof(2.0)
+    assert elapsed < 2.0, elapsed  # not the 5 s drain timeout, not the 60 s keep-alive
+    busy.close()
+    idle.close()

@@ -899,6 +899,32 @@ static void linger_read(struct flb_worker *w, struct flb_conn *c)
 	flb_conn_close(w, c, 0);
 }
 
+/* Move a kept connection, between two requests, onto the worker's current
+ * snapshot, so that a long-lived keep-alive client sees config updates
+ * (routes, backends, settings) from its next request on.  Its listener must
+ * still exist there with the same mode.  w, c: worker and connection.
+ * Returns 0, or -1 when the listener is gone (the caller closes). */
+static int h1_migrate(struct flb_worker *w, struct flb_conn *c)
+{
+	struct flb_wsnap *cur = w->cur, *old = c->ws;
+	const struct flb_snapshot *s;
+
+	if (cur == NULL || old == cur)
+		return 0;
+	s = cur->snap;
+	for (uint32_t i = 0; i < s->nlsn; i++) {
+		if (s->lsn[i].sock != c->lsn->sock || s->lsn[i].ops != c->ops)
+			continue;
+		cur->nconns++;
+		c->ws = cur;
+		c->lsn = &s->lsn[i];
+		c->bk = c->lsn->backend;
+		flb_worker_wsnap_put(w, old);
+		return 0;
+	}
+	return -1;
+}
+
 /* Reset the per-request state for the next request on a kept connection. */
 static void next_request(struct flb_worker *w, struct flb_conn *c)
 {
@@ -935,6 +961,10 @@ static void next_request(struct flb_worker *w, struct flb_conn *c)
 	h->sticky = -1;
 	c->ntried = 0;
 	c->attempts = 0;
+	if (h1_migrate(w, c) < 0) {
+		flb_conn_close(w, c, 0);
+		return;
+	}
 	c->bk = c->lsn->backend;
 	if (left) {
 		h->rqs = RQS_HEAD;
@@ -1419,6 +1449,11 @@ static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 				return;
 			}
 			if (h->rqs == RQS_IDLE) {
+				if (h1_migrate(w, c) < 0) {
+					flb_conn_close(w, c, 0);
+					return;
+				}
+				H = hl(c);
 				h->rqs = RQS_HEAD;
 				log_begin(c);
 				if (arm(w, c, H->set.head_timeout_ms) < 0)

@@ -1456,3 +1456,25 @@ def test_stop_closes_idle_keepalive_and_finishes_in_flight(origins: Any) -> None
     assert elapsed < 2.0, elapsed  # not the 5 s drain timeout, not the 60 s keep-alive
     busy.close()
     idle.close()
+
+
+def test_keepalive_client_follows_config_updates(origins: Any) -> None:
+    """A kept-alive client moves onto the new config between two requests:
+    its next request follows the new routes; the old snapshot is let go."""
+    a, b = origins("a", "b")
+    e = Engine(parse_config(cfg([a])))
+    e.start()
+    try:
+        addr = e.addresses()["web"]
+        with Client(addr) as c:
+            assert c.request("GET", "/x").header("X-Backend-Name") == "a"
+            e.update(parse_config(cfg([b])))
+            for _ in range(3):
+                assert c.request("GET", "/x").header("X-Backend-Name") == "b"
+            routes = [{"match": {"path_prefix": "/a"}, "backend": "a"}, {"backend": "web"}]
+            e.update(parse_config(cfg([b], routes=routes, backends={"a": pool([a])})))
+            assert c.request("GET", "/a/1").header("X-Backend-Name") == "a"
+            assert c.request("GET", "/z").header("X-Backend-Name") == "b"
+        assert e.stats()["generation"] == 3
+    finally:
+        e.stop()

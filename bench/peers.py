@@ -229,6 +229,9 @@ def write_fastlb_toml(run_dir: Path, port: int, backends: Sequence[int]) -> Path
         "[backends.web]\n"
         'balance = "round_robin"\n'
         f"servers = [ {servers} ]\n"
+        "\n"
+        "[admin]\n"
+        "enabled = false\n"
     )
     return _write(run_dir / "fastlb.toml", text)
 
@@ -372,5 +375,8 @@ def write_fastlb_http_toml(run_dir: Path, port: int, backends: Sequence[int]) ->
         f"keepalive = {L7_KEEPALIVE}\n"
         "keepalive_timeout = 120.0\n"
         f"servers = [ {servers} ]\n"
+        "\n"
+        "[admin]\n"
+        "enabled = false\n"
     )
     return _write(run_dir / "fastlb-http.toml", text)

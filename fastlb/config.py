@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -213,8 +214,8 @@ def _route_host(value: object) -> str:
     return value
 
 
-def _route_path(value: object) -> str:
-    """A path, path prefix or rewrite: '/' then visible ASCII, no query."""
+def _visible_path(value: object) -> str:
+    """A string that starts with '/' and holds visible ASCII only."""
     if not isinstance(value, str):
         raise ValueError("a path must be a string")
     if not value.startswith("/"):
@@ -223,6 +224,12 @@ def _route_path(value: object) -> str:
         raise ValueError(
             f"{value!r} may hold visible ASCII only (no spaces; percent-encode other bytes)"
         )
+    return value
+
+
+def _route_path(value: object) -> str:
+    """A path, path prefix or rewrite: '/' then visible ASCII, no query."""
+    value = _visible_path(value)
     if "?" in value or "#" in value:
         raise ValueError(f"'{value}': routes see the path only, without '?query' or '#'")
     if len(value) > MAX_STR:
@@ -325,6 +332,122 @@ class ServerConfig(_Addressed):
         return self.address
 
 
+# ---- active health checks ---------------------------------------------------
+
+# Keys of a health check that only type = "http" takes.
+HEALTH_HTTP_ONLY = ("method", "path", "host", "expect_status", "expect_body")
+_STATUS = re.compile(r"\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?")
+_AUTHORITY = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::\d{1,5})?")
+
+
+def _status_range(item: object) -> tuple[int, int]:
+    """(low, high) of 200, "200", "200-399" or [200, 399]."""
+    if isinstance(item, int) and not isinstance(item, bool):
+        low = high = item
+    elif isinstance(item, str) and (match := _STATUS.fullmatch(item)):
+        low, high = int(match.group(1)), int(match.group(2) or match.group(1))
+    elif (
+        isinstance(item, list | tuple)
+        and len(item) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in item)
+    ):
+        low, high = item
+    else:
+        raise ValueError(f'{item!r} is not a status: write it like 200, "200-399" or [200, 204]')
+    if not 100 <= low <= high <= 599:
+        raise ValueError(f"{item!r}: statuses are in 100..599, the low one first")
+    return low, high
+
+
+def _expect_status(value: object) -> tuple[tuple[int, int], ...]:
+    """The status ranges a check accepts: one status or range, or a list."""
+    items = value if isinstance(value, list | tuple) else [value]
+    if not items:
+        raise ValueError("give at least one status")
+    return tuple(_status_range(item) for item in items)
+
+
+def _check_path(value: object) -> str:
+    """A health-check request target: '/' then visible ASCII (a query is allowed)."""
+    value = _visible_path(value)
+    if "#" in value:
+        raise ValueError(f"'{value}': a request target cannot hold '#'")
+    if len(value) > MAX_STR:
+        raise ValueError(f"a path has at most {MAX_STR} bytes")
+    return value
+
+
+def _check_host(value: object) -> str:
+    """A Host header value: host, host:port or [v6]:port."""
+    if not isinstance(value, str):
+        raise ValueError("a host must be a string")
+    if len(value) > 255 or not _AUTHORITY.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Host header value like 'example.com' or 'example.com:8080'"
+        )
+    return value
+
+
+ExpectStatus = Annotated[tuple[tuple[int, int], ...], BeforeValidator(_expect_status)]
+CheckPath = Annotated[str, BeforeValidator(_check_path)]
+CheckHost = Annotated[str, BeforeValidator(_check_host)]
+
+
+class HealthCheckConfig(_Model):
+    """A backend's active health check, run on each of its servers that is
+    not in maint (fastlb/health.py)."""
+
+    type: Literal["tcp", "http"] = "tcp"
+    interval: Duration = 2.0
+    timeout: Duration = 1.0
+    rise: int = Field(2, ge=1, le=1000)
+    fall: int = Field(3, ge=1, le=1000)
+    port: int | None = Field(None, ge=1, le=65535)
+    # type = "http" only (HEALTH_HTTP_ONLY).
+    method: Method = "GET"
+    path: CheckPath = "/"
+    host: CheckHost | None = None
+    expect_status: ExpectStatus = ((200, 399),)
+    expect_body: str | None = Field(None, min_length=1, max_length=MAX_STR)
+
+    @field_validator("interval", "timeout")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be more than 0")
+        return value
+
+    @field_validator("expect_body")
+    @classmethod
+    def _body_text(cls, value: str | None) -> str | None:
+        if value is not None:
+            _no_controls(value, "expect_body")
+        return value
+
+    @model_validator(mode="after")
+    def _type_keys(self) -> HealthCheckConfig:
+        if self.type == "tcp":
+            _raise_problems(
+                [
+                    (key, 'only valid with type = "http" (this check is type = "tcp")')
+                    for key in HEALTH_HTTP_ONLY
+                    if key in self.model_fields_set
+                ]
+            )
+        return self
+
+    def expects(self, status: int) -> bool:
+        """Whether an http check accepts this response status."""
+        return any(low <= status <= high for low, high in self.expect_status)
+
+    @property
+    def expect_text(self) -> str:
+        """expect_status as written in a config: "200-399" or "200, 204"."""
+        return ", ".join(
+            str(low) if low == high else f"{low}-{high}" for low, high in self.expect_status
+        )
+
+
 class BackendConfig(_Model):
     balance: Balance = "round_robin"
     retries: int = Field(2, ge=0, le=16)
@@ -337,12 +460,22 @@ class BackendConfig(_Model):
     sticky_cookie: StickyCookie | None = None
     keepalive: int = Field(32, ge=0, le=10_000)
     keepalive_timeout: Duration = 60.0
+    # Active health checks (fastlb/health.py).
+    health_check: HealthCheckConfig | None = None
+    slow_start: Duration | None = None
 
     @field_validator("keepalive_timeout")
     @classmethod
     def _positive_keepalive(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be more than 0 (keepalive = 0 keeps no idle connection)")
+        return value
+
+    @field_validator("slow_start")
+    @classmethod
+    def _positive_slow_start(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be more than 0 (leave it out for no slow start)")
         return value
 
     @model_validator(mode="after")
@@ -359,6 +492,13 @@ class BackendConfig(_Model):
                     "hash_key",
                     f'hash_key \'{self.hash_key}\' needs balance = "maglev" or "ring" '
                     f'(this backend uses "{self.balance}")',
+                )
+            )
+        if self.slow_start is not None and self.health_check is None:
+            problems.append(
+                (
+                    "slow_start",
+                    "needs a health_check: the weight ramps up when a server's checks recover",
                 )
             )
         _raise_problems(problems)
@@ -557,10 +697,44 @@ class GlobalConfig(_Model):
     drain_timeout: Duration = 30.0
 
 
+def _admin_token(value: object) -> object:
+    """A bearer token: visible ASCII, no spaces (it travels in a header)."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("cannot be empty (leave it out for no token)")
+        if any(not "!" <= c <= "~" for c in value):
+            raise ValueError("may hold visible ASCII only: no spaces or control characters")
+    return value
+
+
+AdminToken = Annotated[SecretStr, BeforeValidator(_admin_token)]
+
+
+class AdminConfig(_Addressed):
+    """The admin API (fastlb/admin.py): its address, the bearer token that
+    changes need (FASTLB_ADMIN_TOKEN in the environment overrides it) and
+    the file that runtime changes are persisted to."""
+
+    enabled: bool = True
+    bind: str = "127.0.0.1:9901"
+    token: AdminToken | None = None
+    state_file: str | None = Field(None, min_length=1)
+
+    @field_validator("bind")
+    @classmethod
+    def _valid_bind(cls, value: str) -> str:
+        split_address(value)
+        return value
+
+    def _address(self) -> str:
+        return self.bind
+
+
 class Config(_Model):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     listeners: list[ListenerConfig] = Field(min_length=1)
     backends: dict[str, BackendConfig] = Field(min_length=1)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -582,6 +756,11 @@ class Config(_Model):
                     )
                 )
             binds[key] = listener.name
+        admin = (self.admin.host, self.admin.port)
+        if self.admin.enabled and admin[1] and admin in binds:
+            problems.append(
+                ("admin.bind", f"{self.admin.bind} is already bound by listener '{binds[admin]}'")
+            )
         _raise_problems(problems)
         return self
 
@@ -662,7 +841,9 @@ _CHILDREN: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (Config, "global"): GlobalConfig,
     (Config, "listeners"): ListenerConfig,
     (Config, "backends"): BackendConfig,
+    (Config, "admin"): AdminConfig,
     (BackendConfig, "servers"): ServerConfig,
+    (BackendConfig, "health_check"): HealthCheckConfig,
     (ListenerConfig, "routes"): RouteConfig,
     (RouteConfig, "match"): MatchConfig,
     (RouteConfig, "request_headers"): HeaderOpsConfig,

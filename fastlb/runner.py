@@ -1,16 +1,21 @@
 """`fastlb run`: load the config, start the engine, serve until a signal.
 
-SIGINT or SIGTERM drains: the listeners close at once and established
-connections may finish until global.drain_timeout.  Exit status: 0 after a
-clean stop, 2 for a bad config (nothing was bound), 1 for a runtime failure
-such as an address in use."""
+The main thread handles signals; the admin API (fastlb/admin.py) and the
+active health checks (fastlb/health.py) share an asyncio loop in a
+background thread (control.LoopThread), so that they go on answering while
+the main thread drains.  SIGINT or SIGTERM drains: /ready turns 503, the
+listeners close at once and established connections may finish until
+global.drain_timeout.  SIGHUP reloads the config file.  Exit status: 0 after
+a clean stop, 2 for a bad config (nothing was bound), 1 for a runtime
+failure such as an address in use (a listener's or the admin API's)."""
 
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import sys
-import threading
+from typing import TYPE_CHECKING
 
 from fastlb.config import (
     BackendConfig,
@@ -21,11 +26,16 @@ from fastlb.config import (
     load_config,
 )
 
+if TYPE_CHECKING:
+    from fastlb.admin import AdminServer
+    from fastlb.control import Controller, LoopThread
+
 log = logging.getLogger("fastlb")
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_CONFIG = 2
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def describe(config: Config) -> str:
@@ -38,7 +48,17 @@ def describe(config: Config) -> str:
         lines.append(f"backend {name}: {_describe_backend(backend)}")
         for server in backend.servers:
             lines.append(f"  server {server.address} weight={server.weight} state={server.state}")
+    lines.append(_describe_admin(config))
     return "\n".join(lines)
+
+
+def _describe_admin(config: Config) -> str:
+    admin = config.admin
+    if not admin.enabled:
+        return "admin API: disabled"
+    token = "token set" if admin.token is not None else "no token in the config"
+    state = f"state file {admin.state_file}" if admin.state_file else "changes not persisted"
+    return f"admin API: http://{admin.bind} ({token}, {state})"
 
 
 def _describe_listener(listener: ListenerConfig) -> list[str]:
@@ -98,43 +118,118 @@ def check(path: str) -> int:
 
 
 def run(path: str, workers: int | None = None) -> int:
-    """Run the engine on the config at path until SIGINT/SIGTERM.  Returns
-    the exit status."""
+    """Run fastlb on the config at path until SIGINT/SIGTERM (SIGHUP
+    reloads).  Returns the exit status."""
     try:
         config = load_config(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    if workers is not None:
-        if workers < 1:
-            print("--workers must be at least 1", file=sys.stderr)
-            return EXIT_CONFIG
-        config = config.with_workers(workers)
+    if workers is not None and workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return EXIT_CONFIG
 
-    from fastlb.engine import Engine
+    from fastlb.control import Controller, StateError
 
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        log.info("received %s: draining", signal.Signals(signum).name)
-        stop.set()
-
-    engine = Engine(config)
+    # Signals are queued from now on, so that one sent during the start
+    # drains cleanly once serving.
+    received: queue.SimpleQueue[int] = queue.SimpleQueue()
+    previous = {sig: signal.signal(sig, lambda n, _: received.put(n)) for sig in SIGNALS}
     try:
-        engine.start()
-    except (OSError, ValueError) as exc:
-        print(f"fastlb: cannot start: {exc}", file=sys.stderr)
-        return EXIT_RUNTIME
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for name, (host, port) in engine.addresses().items():
-            log.info("listener %s bound on %s:%d", name, host, port)
-        log.info("fastlb running with %d worker(s)", config.global_.workers)
-        while not stop.wait(0.5):
-            pass
+        try:
+            controller = Controller(config, path=path, workers=workers)
+            controller.start()
+        except (OSError, ValueError, StateError) as exc:
+            print(f"fastlb: cannot start: {exc}", file=sys.stderr)
+            return EXIT_RUNTIME
+        return _run(controller, received)
     finally:
-        engine.stop(drain_timeout=config.global_.drain_timeout)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _run(controller: Controller, received: queue.SimpleQueue[int]) -> int:
+    """Serve a started controller: the admin API, the health checks, the
+    signals; then drain and stop."""
+    from fastlb.control import LoopThread
+
+    loop = LoopThread()
+    loop.start()
+    admin = None
+    try:
+        if controller.base.admin.enabled:
+            admin = _start_admin(controller, loop)
+            if admin is None:
+                return EXIT_RUNTIME
+        _start_health(controller, loop)
+        for name, (host, port) in controller.addresses().items():
+            log.info("listener %s bound on %s:%d", name, host, port)
+        log.info("fastlb running with %d worker(s)", controller.base.global_.workers)
+        _serve(controller, received)
+        controller.stop(drain_timeout=controller.base.global_.drain_timeout)
+    finally:
+        controller.stop()
+        if admin is not None:
+            admin.stop()
+        loop.stop()
     log.info("stopped")
     return EXIT_OK
+
+
+def _start_admin(controller: Controller, loop: LoopThread) -> AdminServer | None:
+    """Serve the admin API; None (after saying why) when it cannot bind."""
+    from fastlb.admin import AdminServer, resolve_token
+
+    admin = AdminServer(controller)
+    try:
+        admin.start(loop)
+    except OSError as exc:
+        bind = controller.base.admin.bind
+        print(f"fastlb: cannot start the admin API on {bind}: {exc}", file=sys.stderr)
+        return None
+    settings = controller.base.admin
+    log.info("admin API on %s", admin.url)
+    if resolve_token(controller) is None:
+        log.warning(
+            "admin API: no token set, changes are refused "
+            "(set token in [admin] or the FASTLB_ADMIN_TOKEN environment variable)"
+        )
+    if settings.state_file is None:
+        log.info("admin API: runtime changes are not persisted (no [admin] state_file)")
+    return admin
+
+
+def _start_health(controller: Controller, loop: LoopThread) -> None:
+    """Run the active health checks on the control loop; they follow the
+    configured servers through admin changes and reloads."""
+    from fastlb.health import HealthChecker
+
+    checker = HealthChecker(controller.configured(), controller.set_health, controller.set_weight)
+    controller.subscribe(checker.update)
+    loop.submit(checker.run())
+
+
+def _serve(controller: Controller, received: queue.SimpleQueue[int]) -> None:
+    """Handle the queued signals until SIGINT or SIGTERM: SIGHUP reloads;
+    the others return, with fastlb marked not ready (/ready says 503)."""
+    while True:
+        try:
+            signum = received.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if signum == signal.SIGHUP:
+            _reload(controller)
+            continue
+        log.info("received %s: draining", signal.Signals(signum).name)
+        controller.begin_shutdown()
+        return
+
+
+def _reload(controller: Controller) -> None:
+    log.info("received SIGHUP: reloading")
+    try:
+        controller.reload()
+    except ConfigError as exc:
+        log.error("reload refused, nothing changed:\n%s", exc)
+    except Exception as exc:  # the engine refused it; keep running the old config
+        log.error("reload failed, nothing changed: %s", exc)

@@ -85,6 +85,9 @@ connect_timeout = "1s"
 [backends.echo]
 balance = "round_robin"
 servers = [ {{ address = "127.0.0.1:{backend_port}" }} ]
+
+[admin]
+bind = "127.0.0.1:0"
 """
     )
     return path

@@ -836,6 +836,22 @@ uint32_t flb_engine_active(struct flb_engine *e)
 	return atomic_load_explicit(&e->active, memory_order_relaxed);
 }
 
+/* Reopen the access logs (contract in engine.h). */
+int flb_engine_reopen_logs(struct flb_engine *e)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&e->ctl);
+	for (uint32_t i = 0; e->cur != NULL && i < e->cur->nlsn; i++) {
+		const struct flb_http_lsn *h = e->cur->lsn[i].http;
+
+		if (h != NULL && h->alog != NULL && flb_alog_reopen(h->alog) == 0)
+			n++;
+	}
+	pthread_mutex_unlock(&e->ctl);
+	return n;
+}
+
 /* Passive-health state of a server (contract in engine.h). */
 int flb_server_health_out(const struct flb_server *sv, const struct flb_backend *b)
 {

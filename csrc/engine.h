@@ -67,6 +67,12 @@ int flb_engine_worker_stats(struct flb_engine *e, uint32_t i, struct flb_wrk_sta
 /* Returns the number of connections open over all workers. */
 uint32_t flb_engine_active(struct flb_engine *e);
 
+/* Ask the access logs of the current snapshot to reopen their files (log
+ * rotation: their writer threads reopen at their next turn).
+ * Returns how many logs were asked (a log shared by listeners counts once
+ * per listener; "-" is never reopened). */
+int flb_engine_reopen_logs(struct flb_engine *e);
+
 /* Whether server sv is currently out for passive health.
  * Returns nonzero if it is. */
 int flb_server_health_out(const struct flb_server *sv, const struct flb_backend *b);

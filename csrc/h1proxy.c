@@ -744,12 +744,11 @@ static int side_pump(struct flb_worker *w, struct flb_conn *c, struct flb_h1_sid
 
 /* ---- access log --------------------------------------------------------- */
 
-/* Note that a request head starts now (its log timings count from here).
+/* Note that a request head starts now (its duration counts from here).
  * c: the connection. */
 static inline void log_begin(struct flb_conn *c)
 {
-	if (hl(c)->alog != NULL)
-		c->h1->t_req_us = flb_now_us();
+	c->h1->t_req_us = flb_now_us();
 }
 
 /* Copy one slice into the log buffer at *at (truncated to max).
@@ -983,13 +982,36 @@ static void next_request(struct flb_worker *w, struct flb_conn *c)
 static void count_status(struct flb_worker *w, struct flb_conn *c, int status)
 {
 	struct flb_lsn_ctr *lc = flb_conn_lsn_ctr(w, c);
+	struct flb_srv_ctr *sc = NULL;
 
+	if (c->srv != FLB_NO_SRV && !(c->h1->fl & H1F_LOCAL))
+		sc = flb_srv_ctr_of(w, flb_conn_srv(c));
 	switch (status / 100) {
-	case 1: flb_ctr_add(&lc->resp_1xx, 1); break;
-	case 2: flb_ctr_add(&lc->resp_2xx, 1); break;
-	case 3: flb_ctr_add(&lc->resp_3xx, 1); break;
-	case 4: flb_ctr_add(&lc->resp_4xx, 1); break;
-	default: flb_ctr_add(&lc->resp_5xx, 1); break;
+	case 1:
+		flb_ctr_add(&lc->resp_1xx, 1);
+		if (sc)
+			flb_ctr_add(&sc->resp_1xx, 1);
+		break;
+	case 2:
+		flb_ctr_add(&lc->resp_2xx, 1);
+		if (sc)
+			flb_ctr_add(&sc->resp_2xx, 1);
+		break;
+	case 3:
+		flb_ctr_add(&lc->resp_3xx, 1);
+		if (sc)
+			flb_ctr_add(&sc->resp_3xx, 1);
+		break;
+	case 4:
+		flb_ctr_add(&lc->resp_4xx, 1);
+		if (sc)
+			flb_ctr_add(&sc->resp_4xx, 1);
+		break;
+	default:
+		flb_ctr_add(&lc->resp_5xx, 1);
+		if (sc)
+			flb_ctr_add(&sc->resp_5xx, 1);
+		break;
 	}
 }
 
@@ -1001,6 +1023,8 @@ static void txn_end(struct flb_worker *w, struct flb_conn *c)
 
 	log_request(w, c, h->status);
 	count_status(w, c, h->status);
+	if (h->t_req_us)
+		flb_hist_add(&flb_conn_lsn_ctr(w, c)->duration, flb_now_us() - h->t_req_us);
 	if (h->up != NULL) {
 		if ((h->fl & H1F_UP_KA) && h->rqs == RQS_DONE && h->rs.pos == h->rs.len &&
 		    h->rs.ppend == 0)
@@ -1076,6 +1100,10 @@ static void send_error(struct flb_worker *w, struct flb_conn *c, int status)
 	}
 	h->status = (uint16_t)status;
 	flb_ctr_add(&flb_conn_lsn_ctr(w, c)->local_responses, 1);
+	if (status >= 500)
+		flb_ctr_add(&flb_conn_lsn_ctr(w, c)->local_5xx, 1);
+	else
+		flb_ctr_add(&flb_conn_lsn_ctr(w, c)->local_4xx, 1);
 	rs->hlen = (uint32_t)n;
 	body_init(&rs->body, FLB_BODY_NONE, 0);
 	h->fl |= H1F_LOCAL | H1F_SENT;
@@ -1591,8 +1619,7 @@ static int req_pump(struct flb_worker *w, struct flb_conn *c)
 			return 0;
 		}
 		h->rqs = RQS_DONE;
-		if (hl(c)->alog != NULL)
-			h->t_sent_us = flb_now_us();
+		h->t_sent_us = flb_now_us();
 		if (h->rss == RSS_HEAD) {
 			const struct flb_http_route *rt = h->rt;
 
@@ -1897,8 +1924,12 @@ static void on_response(struct flb_worker *w, struct flb_conn *c, struct flb_htt
 		info.flags |= FLB_H1RW_I_DECHUNK;
 		h->fl |= H1F_CLOSE;
 	}
-	if (!(h->fl & H1F_INTERIM) && hl(c)->alog != NULL)
+	if (!(h->fl & H1F_INTERIM)) {
 		h->t_head_us = flb_now_us();
+		if (h->t_sent_us && c->srv != FLB_NO_SRV)
+			flb_hist_add(&flb_srv_ctr_of(w, flb_conn_srv(c))->upstream,
+			             h->t_head_us - h->t_sent_us);
+	}
 	if (!(h->fl & (H1F_INTERIM | H1F_TUNNEL))) {
 		h->status = (uint16_t)st;
 		if ((msg->flags & FLB_HTTP_F_KEEP_ALIVE) && kind != FLB_BODY_CLOSE)

@@ -42,12 +42,13 @@ typedef _Atomic uint64_t flb_ctr;
  * requests          request heads parsed (valid or not)
  * resp_1xx..resp_5xx final responses sent, by class (ours included; 101
  *                   counts as 1xx)
- * local_responses   responses fastlb answered itself (400, 404, 502...) */
+ * local_responses   responses fastlb answered itself (400, 404, 502...)
+ * local_4xx, local_5xx  of those, by class */
 #define FLB_LSN_CTRS(X) \
 	X(conn_total) X(conn_active) X(bytes_in) X(bytes_out) X(connect_fails) \
 	X(retries) X(rejected_noserver) X(limit_pauses) X(accept_errors) \
 	X(requests) X(resp_1xx) X(resp_2xx) X(resp_3xx) X(resp_4xx) X(resp_5xx) \
-	X(local_responses)
+	X(local_responses) X(local_4xx) X(local_5xx)
 
 /* Per server (summed over workers):
  * conn_total        connections established to it
@@ -60,11 +61,12 @@ typedef _Atomic uint64_t flb_ctr;
  * health_downs      times passive health took it out (max_fails reached)
  * http mode:
  * requests          requests sent to it
- * reuses            of those, sent on a pooled keep-alive connection */
+ * reuses            of those, sent on a pooled keep-alive connection
+ * resp_1xx..resp_5xx its final responses passed to clients, by class */
 #define FLB_SRV_CTRS(X) \
 	X(conn_total) X(conn_active) X(bytes_in) X(bytes_out) X(connect_fails) \
 	X(retries) X(connect_time_us) X(connect_count) X(health_downs) \
-	X(requests) X(reuses)
+	X(requests) X(reuses) X(resp_1xx) X(resp_2xx) X(resp_3xx) X(resp_4xx) X(resp_5xx)
 
 /* Per worker:
  * conn_total/conn_active/bytes_in/bytes_out/connect_fails/retries/
@@ -86,12 +88,25 @@ typedef _Atomic uint64_t flb_ctr;
 #define FLB_CTR_FIELD(name)  flb_ctr name;
 #define FLB_STAT_FIELD(name) uint64_t name;
 
-struct flb_lsn_ctr   { FLB_LSN_CTRS(FLB_CTR_FIELD) };
-struct flb_srv_ctr   { FLB_SRV_CTRS(FLB_CTR_FIELD) };
+/* Latency histograms, kept in C (Python only exposes them): per-bucket
+ * counts (not cumulative) with the upper bounds below in µs, the last
+ * bucket unbounded, and the sum.  http mode: a listener's request duration
+ * (head start to response end), a server's upstream response time (request
+ * sent to response head). */
+#define FLB_HIST_BUCKETS 15
+#define FLB_HIST_BOUNDS_US \
+	{ 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, \
+	  1000000, 2500000, 5000000, 10000000 }
+
+struct flb_hist_ctr   { flb_ctr b[FLB_HIST_BUCKETS]; flb_ctr sum_us; };
+struct flb_hist_stats { uint64_t b[FLB_HIST_BUCKETS]; uint64_t sum_us; };
+
+struct flb_lsn_ctr   { FLB_LSN_CTRS(FLB_CTR_FIELD) struct flb_hist_ctr duration; };
+struct flb_srv_ctr   { FLB_SRV_CTRS(FLB_CTR_FIELD) struct flb_hist_ctr upstream; };
 struct flb_wrk_ctr   { FLB_WRK_CTRS(FLB_CTR_FIELD) };
 
-struct flb_lsn_stats { FLB_LSN_CTRS(FLB_STAT_FIELD) };
-struct flb_srv_stats { FLB_SRV_CTRS(FLB_STAT_FIELD) };
+struct flb_lsn_stats { FLB_LSN_CTRS(FLB_STAT_FIELD) struct flb_hist_stats duration; };
+struct flb_srv_stats { FLB_SRV_CTRS(FLB_STAT_FIELD) struct flb_hist_stats upstream; };
 struct flb_wrk_stats { FLB_WRK_CTRS(FLB_STAT_FIELD) };
 
 #endif /* FLB_STATS_T_H */

@@ -21,16 +21,39 @@ static inline uint64_t flb_ctr_get(const flb_ctr *c)
 
 #define FLB_SUM_FIELD(name) out->name += flb_ctr_get(&c->name);
 
+/* Record one observation of us microseconds in a histogram slot (owning
+ * worker only).  h: the slot. */
+static inline void flb_hist_add(struct flb_hist_ctr *h, uint64_t us)
+{
+	static const uint64_t bounds[FLB_HIST_BUCKETS - 1] = FLB_HIST_BOUNDS_US;
+	unsigned i = 0;
+
+	while (i < FLB_HIST_BUCKETS - 1 && us > bounds[i])
+		i++;
+	flb_ctr_add(&h->b[i], 1);
+	flb_ctr_add(&h->sum_us, us);
+}
+
+/* Add one histogram slot into out.  out: accumulator; h: slot. */
+static inline void flb_hist_sum(struct flb_hist_stats *out, const struct flb_hist_ctr *h)
+{
+	for (unsigned i = 0; i < FLB_HIST_BUCKETS; i++)
+		out->b[i] += flb_ctr_get(&h->b[i]);
+	out->sum_us += flb_ctr_get(&h->sum_us);
+}
+
 /* Add one slot of listener counters into out.  out: accumulator; c: slot. */
 static inline void flb_lsn_ctr_sum(struct flb_lsn_stats *out, const struct flb_lsn_ctr *c)
 {
 	FLB_LSN_CTRS(FLB_SUM_FIELD)
+	flb_hist_sum(&out->duration, &c->duration);
 }
 
 /* Add one slot of server counters into out.  out: accumulator; c: slot. */
 static inline void flb_srv_ctr_sum(struct flb_srv_stats *out, const struct flb_srv_ctr *c)
 {
 	FLB_SRV_CTRS(FLB_SUM_FIELD)
+	flb_hist_sum(&out->upstream, &c->upstream);
 }
 
 /* Add one worker's counters into out.  out: accumulator; c: the worker's. */

@@ -5,6 +5,13 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cdef extern from "stats-t.h" nogil:
+    enum:
+        FLB_HIST_BUCKETS
+
+    struct flb_hist_stats:
+        uint64_t b[15]
+        uint64_t sum_us
+
     struct flb_lsn_stats:
         uint64_t conn_total
         uint64_t conn_active
@@ -22,6 +29,9 @@ cdef extern from "stats-t.h" nogil:
         uint64_t resp_4xx
         uint64_t resp_5xx
         uint64_t local_responses
+        uint64_t local_4xx
+        uint64_t local_5xx
+        flb_hist_stats duration
 
     struct flb_srv_stats:
         uint64_t conn_total
@@ -35,6 +45,12 @@ cdef extern from "stats-t.h" nogil:
         uint64_t health_downs
         uint64_t requests
         uint64_t reuses
+        uint64_t resp_1xx
+        uint64_t resp_2xx
+        uint64_t resp_3xx
+        uint64_t resp_4xx
+        uint64_t resp_5xx
+        flb_hist_stats upstream
 
     struct flb_wrk_stats:
         uint64_t conn_total
@@ -236,6 +252,7 @@ cdef extern from "engine.h" nogil:
     int flb_engine_start(flb_engine *e, flb_snap_builder *b, char *err, size_t errlen)
     int flb_engine_update(flb_engine *e, flb_snap_builder *b, char *err, size_t errlen)
     int flb_engine_stop(flb_engine *e, uint32_t drain_ms)
+    int flb_engine_reopen_logs(flb_engine *e)
     void flb_engine_free(flb_engine *e)
     flb_snapshot *flb_engine_snapshot(flb_engine *e)
     void flb_listener_stats(const flb_listener *l, flb_lsn_stats *out)

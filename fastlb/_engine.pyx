@@ -454,6 +454,14 @@ cdef class _Engine:
             rc = flb_engine_stop(self.e, ms)
         return rc == 0
 
+    def reopen_logs(self):
+        """Ask every access log to reopen its file (log rotation).
+        Returns how many were asked."""
+        cdef int n
+        with nogil:
+            n = flb_engine_reopen_logs(self.e)
+        return n
+
     def addresses(self):
         """{listener name: (host, port)} as bound."""
         cdef flb_snapshot *s

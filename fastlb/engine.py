@@ -84,6 +84,12 @@ class Engine:
         when not running."""
         return self._c.addresses() if self._running else {}
 
+    def reopen_logs(self) -> int:
+        """Reopen the access-log files (after a log rotation renamed them);
+        the writer threads reopen at their next turn.  Returns how many
+        logs were asked."""
+        return int(self._c.reopen_logs())
+
     def stop(self, drain_timeout: float | None = None) -> None:
         """Stop accepting, let open connections finish for up to
         drain_timeout seconds (None or 0: close them at once), then close

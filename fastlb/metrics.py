@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
@@ -27,6 +32,25 @@ __all__ = ["CONTENT_TYPE", "FastlbCollector", "Metrics", "Source"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 STATES = ("up", "down", "drain", "maint")
+CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+# Upper bounds of the C histograms' buckets (csrc/stats-t.h FLB_HIST_BOUNDS_US),
+# in seconds; the last C bucket is +Inf.
+HIST_BOUNDS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 
 class Source(Protocol):
@@ -168,6 +192,7 @@ class FastlbCollector(Collector):
         yield from self._servers(stats.get("backends", {}), config)
         workers = [([str(i)], w) for i, w in enumerate(stats.get("workers", []))]
         yield from _table("worker", _WORKER, ["worker"], workers)
+        yield from _standard(stats)
 
     def _engine(self, stats: Mapping[str, Any]) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -291,3 +316,92 @@ class Metrics:
     def render(self) -> bytes:
         """The text exposition of every metric, read now."""
         return generate_latest(self.registry)
+
+
+def _histogram(
+    name: str,
+    help_text: str,
+    labels: list[str],
+    rows: Iterable[tuple[list[str], Mapping[str, Any] | None]],
+) -> HistogramMetricFamily:
+    """A Prometheus histogram from C per-bucket counts (made cumulative here)."""
+    family = HistogramMetricFamily(name, help_text, labels=labels)
+    for values, hist in rows:
+        if not hist:
+            continue
+        counts, total = list(hist["b"]), 0
+        buckets = []
+        for bound, count in zip((*[str(b) for b in HIST_BOUNDS], "+Inf"), counts, strict=True):
+            total += count
+            buckets.append((bound, float(total)))
+        family.add_metric(values, buckets, float(hist["sum_us"]) * 1e-6)
+    return family
+
+
+def _standard(stats: Mapping[str, Any]) -> Iterator[Metric]:
+    """The families the issue names (fastlb_requests_total and friends),
+    beside the fastlb_listener_* / fastlb_server_* tables above."""
+    listeners = stats.get("listeners", {})
+    servers = [
+        (backend, address, values)
+        for backend, entry in stats.get("backends", {}).items()
+        for address, values in entry.get("servers", {}).items()
+    ]
+    requests = CounterMetricFamily(
+        "fastlb_requests",
+        "HTTP responses sent to clients by status class: per server for responses that "
+        "came from it (listener empty), per listener for those fastlb answered itself "
+        "(backend and server empty).  The series add up to every response.",
+        labels=["listener", "backend", "server", "code"],
+    )
+    for backend, address, values in servers:
+        for cls in CLASSES:
+            requests.add_metric(["", backend, address, cls], float(values.get(f"resp_{cls}", 0)))
+    for name, values in listeners.items():
+        for cls in ("4xx", "5xx"):
+            requests.add_metric([name, "", "", cls], float(values.get(f"local_{cls}", 0)))
+    yield requests
+    conns = CounterMetricFamily(
+        "fastlb_connections", "Client connections accepted.", labels=["listener"]
+    )
+    active = GaugeMetricFamily(
+        "fastlb_connections_active", "Client connections open now.", labels=["listener"]
+    )
+    received = CounterMetricFamily(
+        "fastlb_bytes_received", "Bytes received from clients and relayed.", labels=["listener"]
+    )
+    sent = CounterMetricFamily("fastlb_bytes_sent", "Bytes sent to clients.", labels=["listener"])
+    for name, values in listeners.items():
+        conns.add_metric([name], float(values.get("conn_total", 0)))
+        active.add_metric([name], float(values.get("conn_active", 0)))
+        received.add_metric([name], float(values.get("bytes_in", 0)))
+        sent.add_metric([name], float(values.get("bytes_out", 0)))
+    yield from (conns, active, received, sent)
+    fails = CounterMetricFamily(
+        "fastlb_upstream_connect_failures",
+        "Failed connect attempts to a server.",
+        labels=["backend", "server"],
+    )
+    retries = CounterMetricFamily(
+        "fastlb_retries", "Attempts that retried another's failure.", labels=["backend"]
+    )
+    per_backend: dict[str, float] = {}
+    for backend, address, values in servers:
+        fails.add_metric([backend, address], float(values.get("connect_fails", 0)))
+        per_backend[backend] = per_backend.get(backend, 0.0) + float(values.get("retries", 0))
+    for backend, count in per_backend.items():
+        retries.add_metric([backend], count)
+    yield from (fails, retries)
+    yield _histogram(
+        "fastlb_request_duration_seconds",
+        "HTTP request duration, from the first byte of the head to the last byte of the "
+        "response (mode http).",
+        ["listener"],
+        [([name], values.get("duration")) for name, values in listeners.items()],
+    )
+    yield _histogram(
+        "fastlb_upstream_response_seconds",
+        "Time from the request sent whole to the response head received (mode http).",
+        ["backend", "server"],
+        [([b, a], values.get("upstream")) for b, a, values in servers],
+    )

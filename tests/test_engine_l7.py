@@ -1478,3 +1478,24 @@ def test_keepalive_client_follows_config_updates(origins: Any) -> None:
         assert e.stats()["generation"] == 3
     finally:
         e.stop()
+
+
+def test_access_log_reopen_after_rotation(origins: Any, tmp_path: Path) -> None:
+    (o,) = origins("a")
+    log = tmp_path / "access.log"
+    e = Engine(parse_config(cfg([o], listener={"access_log": str(log)})))
+    e.start()
+    try:
+        addr = e.addresses()["web"]
+        assert get(addr, "/before").status == 200
+        _log_lines(log, 1)
+        rotated = tmp_path / "access.log.1"
+        log.rename(rotated)
+        assert e.reopen_logs() == 1
+        assert wait_for(log.exists, 5)
+        assert get(addr, "/after").status == 200
+        lines = _log_lines(log, 1)
+    finally:
+        e.stop()
+    assert "/after" in lines[0] and len(lines) == 1
+    assert "/before" in rotated.read_text()

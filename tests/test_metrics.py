@@ -160,3 +160,40 @@ def test_before_start_renders_empty_families() -> None:
     samples, _ = _scrape(Metrics(ctl, process=False).render().decode())
     assert samples[("fastlb_engine_ready", ())] == 0
     assert samples[("fastlb_engine_workers", ())] == 0
+
+
+def test_standard_families_add_up(setup: tuple[Controller, Metrics, list[Backend], str]) -> None:
+    """fastlb_requests_total (per server, plus fastlb's own answers per
+    listener) adds up to every response; the C histograms count each one."""
+    ctl, metrics, backends, url = setup
+    web = (("listener", "web"),)
+    for _ in range(4):
+        assert get(url + "/")[0] == 200
+    assert wait_for(lambda: _settled(metrics, web, 4))
+    samples, families = _scrape(metrics.render().decode())
+    assert families["fastlb_requests"][0] == "counter"
+    assert families["fastlb_request_duration_seconds"][0] == "histogram"
+    assert families["fastlb_upstream_response_seconds"][0] == "histogram"
+    requests = {
+        labels: value
+        for (name, labels), value in samples.items()
+        if name == "fastlb_requests_total"
+    }
+    assert sum(requests.values()) == 4
+    ok = [v for labels, v in requests.items() if ("code", "2xx") in labels]
+    assert sum(ok) == 4
+    assert samples[("fastlb_request_duration_seconds_count", web)] == 4
+    assert samples[("fastlb_request_duration_seconds_bucket", (("le", "+Inf"), *web))] == 4
+    upstream = [
+        v for (name, _), v in samples.items() if name == "fastlb_upstream_response_seconds_count"
+    ]
+    assert sum(upstream) == 4
+    for name in (
+        "fastlb_connections_total",
+        "fastlb_bytes_received_total",
+        "fastlb_bytes_sent_total",
+    ):
+        assert samples[(name, web)] > 0, name
+    assert ("fastlb_connections_active", web) in samples
+    assert any(name == "fastlb_retries_total" for name, _ in samples)
+    assert any(name == "fastlb_upstream_connect_failures_total" for name, _ in samples)

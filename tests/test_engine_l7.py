@@ -1342,8 +1342,9 @@ def test_access_log(origins: Any, tmp_path: Path, fmt: str) -> None:
     try:
         addr = e.addresses()["web"]
         with Client(addr) as c:
-            r = c.request("GET", '/a?q="x"', headers=[("User-Agent", "t\u00e9st/1"),
-                                                     ("Referer", "http://r/")])
+            r = c.request(
+                "GET", '/a?q="x"', headers=[("User-Agent", "t\u00e9st/1"), ("Referer", "http://r/")]
+            )
             assert r.status == 200
             rid = r.header("X-Request-Id") or ""
             assert c.request("POST", "/p", body=b"z" * 1000).status == 200
@@ -1366,7 +1367,7 @@ def test_access_log(origins: Any, tmp_path: Path, fmt: str) -> None:
         if rid:
             assert first["request_id"] == rid
     else:
-        assert lines[0].startswith(f'{HOST} - - [')
+        assert lines[0].startswith(f"{HOST} - - [")
         assert '"GET /a?q=\\x22x\\x22 HTTP/1.1" 200 ' in lines[0]
         assert '"http://r/" "t\\xE9st/1"' in lines[0]  # the client sent latin-1
         assert f"upstream={HOST}:{o.port}" in lines[0] and "backend=web" in lines[0]
@@ -1374,9 +1375,7 @@ def test_access_log(origins: Any, tmp_path: Path, fmt: str) -> None:
         assert " 400 " in lines[2] and "upstream=-" in lines[2]
 
 
-def test_access_log_survives_update_and_bad_path_is_an_error(
-    origins: Any, tmp_path: Path
-) -> None:
+def test_access_log_survives_update_and_bad_path_is_an_error(origins: Any, tmp_path: Path) -> None:
     (o,) = origins("a")
     log = tmp_path / "access.log"
     data = cfg([o], listener={"access_log": str(log)})
@@ -1499,3 +1498,60 @@ def test_access_log_reopen_after_rotation(origins: Any, tmp_path: Path) -> None:
         e.stop()
     assert "/after" in lines[0] and len(lines) == 1
     assert "/before" in rotated.read_text()
+
+
+def test_twenty_updates_under_load_fail_nothing(origins: Any) -> None:
+    """Config swaps (what a reload does to the engine) while clients keep
+    requesting, on kept-alive and on new connections: nothing fails."""
+    a, b = origins("a", "b")
+    configs = [
+        parse_config(cfg([a, b])),
+        parse_config(cfg([b, a], web_pool={"balance": "least_conn"})),
+        parse_config(
+            cfg(
+                [a, b],
+                routes=[{"match": {"path_prefix": "/x"}, "backend": "web"}, {"backend": "web"}],
+            )
+        ),
+    ]
+    e = Engine(configs[0])
+    e.start()
+    stop = threading.Event()
+    errors: list[str] = []
+    done = [0]
+
+    def client(keepalive: bool) -> None:
+        addr = e.addresses()["web"]
+        c = Client(addr) if keepalive else None
+        try:
+            while not stop.is_set():
+                if keepalive:
+                    assert c is not None
+                    r = c.request("GET", "/x/1")
+                else:
+                    r = get(addr, "/x/2")
+                if r.status != 200:
+                    errors.append(str(r.status))
+                done[0] += 1
+        except Exception as exc:  # any failure is reported
+            errors.append(repr(exc))
+        finally:
+            if c is not None:
+                c.close()
+
+    threads = [threading.Thread(target=client, args=(i % 2 == 0,)) for i in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for i in range(20):
+            time.sleep(0.05)
+            e.update(configs[(i + 1) % len(configs)])
+        time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+        e.stop()
+    assert not errors, errors[:5]
+    assert done[0] > 100
+    assert e.stats()["generation"] == 21

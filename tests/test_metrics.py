@@ -165,7 +165,7 @@ def test_before_start_renders_empty_families() -> None:
 def test_standard_families_add_up(setup: tuple[Controller, Metrics, list[Backend], str]) -> None:
     """fastlb_requests_total (per server, plus fastlb's own answers per
     listener) adds up to every response; the C histograms count each one."""
-    ctl, metrics, backends, url = setup
+    _, metrics, _, url = setup
     web = (("listener", "web"),)
     for _ in range(4):
         assert get(url + "/")[0] == 200

@@ -125,6 +125,32 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(ApiError(exc.status, message, headers=headers))
 
 
+@web.middleware
+async def _audit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Log every change request with who sent it (the client address) and
+    how it ended; refusals (401, 403) at warning level."""
+    response = await handler(request)
+    if request.method not in ("GET", "HEAD"):
+        status = response.status
+        level = logging.WARNING if status in (401, 403) else logging.INFO
+        log.log(
+            level,
+            "admin %s %s from %s: %d",
+            request.method,
+            request.path_qs,
+            request.remote or "?",
+            status,
+            extra={
+                "event": "admin_change",
+                "client": request.remote or "",
+                "method": request.method,
+                "path": request.path_qs,
+                "status": status,
+            },
+        )
+    return response
+
+
 class Api:
     """The handlers, over one Controller."""
 
@@ -322,7 +348,7 @@ def build_app(
     async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
         response.headers["Server"] = "fastlb"  # not aiohttp's name and version
 
-    app = web.Application(middlewares=[_errors, _reads], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_audit, _errors, _reads], client_max_size=MAX_BODY)
     app.on_response_prepare.append(_server_header)
     servers = "/backends/{name}/servers"
     app.add_routes(

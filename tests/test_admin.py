@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -471,3 +472,19 @@ def test_fastlb_run_bad_admin_table_exits_2(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "admin.tokn: unknown key (did you mean 'token'?)" in err
+
+
+def test_changes_are_logged_with_who_sent_them(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = f"/backends/web/servers/{running.backends[0].address}"
+    with caplog.at_level(logging.INFO, logger="fastlb.admin"):
+        assert running.api.request("PATCH", path, {"weight": 2}, token="wrong")[0] == 401
+        assert running.api.request("PATCH", path, {"weight": 3})[0] == 200
+        assert running.api.request("GET", "/stats")[0] == 200
+    audit = [r for r in caplog.records if getattr(r, "event", "") == "admin_change"]
+    assert [(r.levelno, r.status, r.method) for r in audit] == [
+        (logging.WARNING, 401, "PATCH"),
+        (logging.INFO, 200, "PATCH"),
+    ]
+    assert all(r.client == "127.0.0.1" and r.path == path for r in audit)

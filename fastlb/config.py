@@ -1,4 +1,5 @@
-"""The config file: TOML in, a validated, immutable Config out.
+"""The config file: TOML or YAML in (one schema; fastlb/formats.py reads
+them), a validated, immutable Config out.  docs/CONFIG.md documents it.
 
 Validation is pydantic's; this module adds what an operator needs from the
 errors: each one names the file, the key path (``backends.pg.servers[1].address``)
@@ -18,7 +19,6 @@ import os
 import re
 import socket
 import string
-import sys
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -36,12 +36,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from fastlb import formats
+from fastlb.formats import tomllib as tomllib  # re-exported (tests read TOML with it)
 from fastlb.units import parse_duration, parse_size
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -898,17 +895,18 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a TOML config file.  Raises ConfigError naming the
-    file (and the line and column of a syntax error)."""
+    """Read and validate a config file: TOML or YAML, by its name (see
+    fastlb/formats.py).  Raises ConfigError naming the file (and the line
+    and column of a syntax error)."""
     source = os.fspath(path)
     try:
         raw = Path(source).read_bytes()
     except OSError as exc:
         raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = formats.loads(raw.decode("utf-8"), source)
     except UnicodeDecodeError:
         raise ConfigError(source, ["the file is not UTF-8"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, [f"TOML syntax error: {exc}"]) from None
+    except formats.FormatError as exc:
+        raise ConfigError(source, [str(exc)]) from None
     return parse_config(data, source)

@@ -5,9 +5,12 @@ active health checks (fastlb/health.py) share an asyncio loop in a
 background thread (control.LoopThread), so that they go on answering while
 the main thread drains.  SIGINT or SIGTERM drains: /ready turns 503, the
 listeners close at once and established connections may finish until
-global.drain_timeout.  SIGHUP reloads the config file.  Exit status: 0 after
-a clean stop, 2 for a bad config (nothing was bound), 1 for a runtime
-failure such as an address in use (a listener's or the admin API's)."""
+global.drain_timeout.  SIGHUP reloads the config file; SIGUSR1 reopens
+the access log files (after a rotation).  Events and errors are logged
+through Python logging (fastlb/logs.py sets up text or JSON).  Exit status:
+0 after a clean stop, 2 for a bad config (nothing was bound), 1 for a
+runtime failure such as an address in use (a listener's or the admin
+API's)."""
 
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ log = logging.getLogger("fastlb")
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_CONFIG = 2
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
 
 
 def describe(config: Config) -> str:
@@ -119,15 +122,27 @@ def check(path: str) -> int:
 
 def run(path: str, workers: int | None = None) -> int:
     """Run fastlb on the config at path until SIGINT/SIGTERM (SIGHUP
-    reloads).  Returns the exit status."""
+    reloads, SIGUSR1 reopens the access logs).  Errors are logged, never
+    with a traceback for a user error.  Returns the exit status."""
+    if workers is not None and workers < 1:
+        log.error("--workers must be at least 1", extra={"event": "error"})
+        return EXIT_CONFIG
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
+        log.error(
+            "invalid config, nothing was bound:\n%s",
+            exc,
+            extra={"event": "error", "config": path, "errors": exc.errors},
+        )
         return EXIT_CONFIG
-    if workers is not None and workers < 1:
-        print("--workers must be at least 1", file=sys.stderr)
-        return EXIT_CONFIG
+    log.info(
+        "starting: config %s, %d listener(s), %d backend(s)",
+        path,
+        len(config.listeners),
+        len(config.backends),
+        extra={"event": "startup", "config": path},
+    )
 
     from fastlb.control import Controller, StateError
 
@@ -140,7 +155,7 @@ def run(path: str, workers: int | None = None) -> int:
             controller = Controller(config, path=path, workers=workers)
             controller.start()
         except (OSError, ValueError, StateError) as exc:
-            print(f"fastlb: cannot start: {exc}", file=sys.stderr)
+            log.error("cannot start: %s", exc, extra={"event": "error"})
             return EXIT_RUNTIME
         return _run(controller, received)
     finally:
@@ -163,8 +178,19 @@ def _run(controller: Controller, received: queue.SimpleQueue[int]) -> int:
                 return EXIT_RUNTIME
         _start_health(controller, loop)
         for name, (host, port) in controller.addresses().items():
-            log.info("listener %s bound on %s:%d", name, host, port)
-        log.info("fastlb running with %d worker(s)", controller.base.global_.workers)
+            log.info(
+                "listener %s bound on %s:%d",
+                name,
+                host,
+                port,
+                extra={"event": "startup", "listener": name, "address": f"{host}:{port}"},
+            )
+        workers = controller.base.global_.workers
+        log.info(
+            "fastlb running with %d worker(s)",
+            workers,
+            extra={"event": "startup", "workers": workers},
+        )
         _serve(controller, received)
         controller.stop(drain_timeout=controller.base.global_.drain_timeout)
     finally:
@@ -172,7 +198,7 @@ def _run(controller: Controller, received: queue.SimpleQueue[int]) -> int:
         if admin is not None:
             admin.stop()
         loop.stop()
-    log.info("stopped")
+    log.info("stopped", extra={"event": "stop"})
     return EXIT_OK
 
 
@@ -185,10 +211,10 @@ def _start_admin(controller: Controller, loop: LoopThread) -> AdminServer | None
         admin.start(loop)
     except OSError as exc:
         bind = controller.base.admin.bind
-        print(f"fastlb: cannot start the admin API on {bind}: {exc}", file=sys.stderr)
+        log.error("cannot start the admin API on %s: %s", bind, exc, extra={"event": "error"})
         return None
     settings = controller.base.admin
-    log.info("admin API on %s", admin.url)
+    log.info("admin API on %s", admin.url, extra={"event": "startup", "admin_url": admin.url})
     if resolve_token(controller) is None:
         log.warning(
             "admin API: no token set, changes are refused "
@@ -210,8 +236,9 @@ def _start_health(controller: Controller, loop: LoopThread) -> None:
 
 
 def _serve(controller: Controller, received: queue.SimpleQueue[int]) -> None:
-    """Handle the queued signals until SIGINT or SIGTERM: SIGHUP reloads;
-    the others return, with fastlb marked not ready (/ready says 503)."""
+    """Handle the queued signals until SIGINT or SIGTERM: SIGHUP reloads,
+    SIGUSR1 reopens the access logs; the others return, with fastlb marked
+    not ready (/ready says 503)."""
     while True:
         try:
             signum = received.get(timeout=0.5)
@@ -220,16 +247,45 @@ def _serve(controller: Controller, received: queue.SimpleQueue[int]) -> None:
         if signum == signal.SIGHUP:
             _reload(controller)
             continue
-        log.info("received %s: draining", signal.Signals(signum).name)
+        if signum == signal.SIGUSR1:
+            reopen_logs(controller)
+            continue
+        name = signal.Signals(signum).name
+        log.info("received %s: draining", name, extra={"event": "stop", "signal": name})
         controller.begin_shutdown()
         return
 
 
 def _reload(controller: Controller) -> None:
-    log.info("received SIGHUP: reloading")
+    log.info("received SIGHUP: reloading", extra={"event": "reload", "signal": "SIGHUP"})
     try:
         controller.reload()
     except ConfigError as exc:
-        log.error("reload refused, nothing changed:\n%s", exc)
+        log.error(
+            "reload refused, nothing changed:\n%s",
+            exc,
+            extra={"event": "reload", "result": "error", "errors": exc.errors},
+        )
     except Exception as exc:  # the engine refused it; keep running the old config
-        log.error("reload failed, nothing changed: %s", exc)
+        log.error(
+            "reload failed, nothing changed: %s", exc, extra={"event": "reload", "result": "error"}
+        )
+
+
+def reopen_logs(controller: Controller) -> bool:
+    """Reopen the access log files (SIGUSR1, after logrotate moved them):
+    each listener's access_log is opened again by its path.  Returns whether
+    the engine did it."""
+    event = {"event": "reopen_logs", "signal": "SIGUSR1"}
+    log.info("received SIGUSR1: reopening the access logs", extra=event)
+    reopen = getattr(controller.engine, "reopen_logs", None)
+    if reopen is None:
+        log.warning("the engine cannot reopen its access logs: not supported", extra=event)
+        return False
+    try:
+        reopen()
+    except Exception as exc:  # keep serving; the old files stay open
+        log.error("reopening the access logs failed: %s", exc, extra=event)
+        return False
+    log.info("access logs reopened", extra=event)
+    return True

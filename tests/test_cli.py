@@ -1,4 +1,5 @@
-"""The `fastlb` command line: --version, help, and the demo self-check."""
+"""The `fastlb` command line: --version, help, and `fastlb demo --selfcheck`
+(the demo itself: tests/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -34,11 +35,14 @@ def test_no_command_prints_help_and_exits_2(capsys) -> None:
 
 def test_demo_help() -> None:
     proc = _fastlb("demo", "--help")
-    assert proc.returncode == 0 and "--keys" in proc.stdout
+    assert proc.returncode == 0
+    for option in ("--port", "--admin-port", "--requests", "--selfcheck", "--keys"):
+        assert option in proc.stdout
+    assert "127.0.0.1:8080" in proc.stdout
 
 
-def test_demo_runs_every_check() -> None:
-    proc = _fastlb("demo", "--keys", "20000")
+def test_demo_selfcheck_runs_every_check() -> None:
+    proc = _fastlb("demo", "--selfcheck", "--keys", "20000")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "FAIL" not in out

@@ -51,6 +51,7 @@ MAX_CONDS = 16  # header conditions, and cookie conditions, per route
 MAX_METHODS = 16  # methods per route
 MAX_NAME = 64  # header-operation, request-id, hash-key and sticky cookie names
 MAX_OPS = 32  # header operations per list
+MAX_ROUTES = 4096  # routes per listener (csrc/router-t.h FLB_ROUTER_MAX_ROUTES)
 OPS_STORE = 4096  # bytes of names and values per header-operation list
 MIN_HEAD, MAX_HEAD = 1024, 16384  # max_header_size bounds
 HASH_BALANCES = ("maglev", "ring")
@@ -449,7 +450,7 @@ class BackendConfig(_Model):
     balance: Balance = "round_robin"
     retries: int = Field(2, ge=0, le=16)
     load_factor: float | None = Field(None, ge=1.0)
-    max_fails: int = Field(3, ge=1)
+    max_fails: int = Field(3, ge=0)  # 0: passive health off
     fail_timeout: Duration = 10.0
     servers: list[ServerConfig] = Field(min_length=1)
     # Used by http listeners only.
@@ -644,7 +645,7 @@ class ListenerConfig(_Addressed):
     hide_backend: bool = False
     access_log: str | None = Field(None, min_length=1)  # a file path, or "-": stdout
     access_log_format: Literal["combined", "json"] = "combined"
-    routes: list[RouteConfig] = Field(default_factory=list)
+    routes: list[RouteConfig] = Field(default_factory=list, max_length=MAX_ROUTES)
 
     @field_validator("bind")
     @classmethod

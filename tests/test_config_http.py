@@ -839,3 +839,15 @@ def test_access_log_keys() -> None:
     assert web.listeners[0].access_log_format == "json"
     _one_error(_data({"access_log_format": "clf"}), "listeners[0].access_log_format", "combined")
     _one_error(_data({"access_log": ""}), "listeners[0].access_log", "at least 1")
+
+
+def test_max_fails_zero_turns_passive_health_off_and_routes_are_bounded() -> None:
+    config = parse_config(_data(None, app={"servers": SERVERS, "max_fails": 0}))
+    assert config.backends["app"].max_fails == 0
+    _one_error(
+        _data(None, app={"servers": SERVERS, "max_fails": -1}),
+        "backends.app.max_fails",
+        "greater than or equal to 0",
+    )
+    routes = [{"backend": "api"}] * 4097
+    _one_error(_data({"routes": routes}), "listeners[0].routes", "at most 4096")

@@ -134,6 +134,9 @@ class Controller:
         self._stopping = False
         self._subscribers: list[Callable[[Config], None]] = []
         self.reloads = {"ok": 0, "error": 0}
+        # The health checker's per-server status (HealthChecker.status), set by
+        # whoever runs one; the metrics read it.
+        self.check_status: Callable[[], Mapping[Key, Mapping[str, Any]]] | None = None
 
     # ---- lifecycle ------------------------------------------------------------
 

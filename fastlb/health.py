@@ -284,6 +284,7 @@ class _Server:
     successes: int = 0  # consecutive
     failures: int = 0  # consecutive
     checks: int = 0
+    passed: int = 0  # checks that passed, in all
     last_ok: bool | None = None
     last_error: str | None = None
     last_check: float | None = None  # time.time()
@@ -300,6 +301,7 @@ class _Server:
             "successes": self.successes,
             "failures": self.failures,
             "checks": self.checks,
+            "passed": self.passed,
             "last_ok": self.last_ok,
             "last_error": self.last_error,
             "last_check": self.last_check,
@@ -439,6 +441,7 @@ class HealthChecker:
     def _record(self, server: _Server, ok: bool, reason: str, duration: float) -> None:
         check = server.spec.probe.check
         server.checks += 1
+        server.passed += 1 if ok else 0
         server.last_ok = ok
         server.last_check = time.time()
         server.last_duration = duration

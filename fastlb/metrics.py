@@ -193,6 +193,7 @@ class FastlbCollector(Collector):
         workers = [([str(i)], w) for i, w in enumerate(stats.get("workers", []))]
         yield from _table("worker", _WORKER, ["worker"], workers)
         yield from _standard(stats)
+        yield _health_checks(getattr(self._source, "check_status", None))
 
     def _engine(self, stats: Mapping[str, Any]) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -405,3 +406,18 @@ def _standard(stats: Mapping[str, Any]) -> Iterator[Metric]:
         ["backend", "server"],
         [([b, a], values.get("upstream")) for b, a, values in servers],
     )
+
+
+def _health_checks(status: Any) -> CounterMetricFamily:
+    """fastlb_health_checks_total{backend,server,result} from the health
+    checker's status (no samples when no checker runs)."""
+    family = CounterMetricFamily(
+        "fastlb_health_checks",
+        "Active health checks done, by result (ok, fail).",
+        labels=["backend", "server", "result"],
+    )
+    for (backend, address), entry in sorted((status() if status else {}).items()):
+        passed = float(entry.get("passed", 0))
+        family.add_metric([backend, address, "ok"], passed)
+        family.add_metric([backend, address, "fail"], float(entry.get("checks", 0)) - passed)
+    return family

@@ -232,6 +232,7 @@ def _start_health(controller: Controller, loop: LoopThread) -> None:
 
     checker = HealthChecker(controller.configured(), controller.set_health, controller.set_weight)
     controller.subscribe(checker.update)
+    controller.check_status = checker.status
     loop.submit(checker.run())
 
 

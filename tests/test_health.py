@@ -623,3 +623,21 @@ def test_config_errors(
     with pytest.raises(ConfigError) as info:
         make_config({"web": ([{"address": "10.0.0.1:80"}], check, extra)})
     assert info.value.errors == errors
+
+
+def test_status_counts_passed_checks() -> None:
+    """status() counts every check and those that passed (the metrics'
+    fastlb_health_checks_total by result)."""
+
+    async def scenario() -> None:
+        stub = await TcpStub().start()
+        key = ("web", stub.address)
+        checker = make_checker(web([{"address": stub.address}], {"fall": 1}), Events())
+        async with running(checker):
+            await until(lambda: checker.status()[key]["checks"] >= 3)
+            await stub.stop()
+            await until(lambda: checker.status()[key]["checks"] >= 6)
+            entry = checker.status()[key]
+        assert 3 <= entry["passed"] < entry["checks"]
+
+    run(scenario)

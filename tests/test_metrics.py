@@ -197,3 +197,19 @@ def test_standard_families_add_up(setup: tuple[Controller, Metrics, list[Backend
     assert ("fastlb_connections_active", web) in samples
     assert any(name == "fastlb_retries_total" for name, _ in samples)
     assert any(name == "fastlb_upstream_connect_failures_total" for name, _ in samples)
+
+
+def test_health_checks_total_by_result(
+    setup: tuple[Controller, Metrics, list[Backend], str],
+) -> None:
+    ctl, metrics, backends, _ = setup
+    a = backends[0].address
+    samples, families = _scrape(metrics.render().decode())
+    assert families["fastlb_health_checks"][0] == "counter"
+    assert not [k for k in samples if k[0] == "fastlb_health_checks_total"]  # no checker yet
+    ctl.check_status = lambda: {("web", a): {"checks": 7, "passed": 5}}
+    samples, _ = _scrape(metrics.render().decode())
+    key = (("backend", "web"), ("result", "ok"), ("server", a))
+    assert samples[("fastlb_health_checks_total", key)] == 5
+    key = (("backend", "web"), ("result", "fail"), ("server", a))
+    assert samples[("fastlb_health_checks_total", key)] == 2

@@ -316,7 +316,7 @@ class _Addressed(_Model):
 
 class ServerConfig(_Addressed):
     address: str
-    weight: int = Field(1, ge=1, le=256)
+    weight: int = Field(1, ge=0, le=256)  # 0: takes no new connections
     max_conn: int = Field(0, ge=0)
     state: Literal["up", "down", "drain", "maint"] = "up"
 
@@ -690,7 +690,7 @@ def _mode_problems(
 
 
 class GlobalConfig(_Model):
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 256), ge=1, le=256)
     max_connections: int = Field(100_000, ge=0)
     drain_timeout: Duration = 30.0
 

@@ -851,3 +851,11 @@ def test_max_fails_zero_turns_passive_health_off_and_routes_are_bounded() -> Non
     )
     routes = [{"backend": "api"}] * 4097
     _one_error(_data({"routes": routes}), "listeners[0].routes", "at most 4096")
+
+
+def test_weight_zero_takes_no_new_connections() -> None:
+    servers = [{"address": "127.0.0.1:9001", "weight": 0}, {"address": "127.0.0.1:9002"}]
+    config = parse_config(_data(None, app={"servers": servers}))
+    assert config.backends["app"].servers[0].weight == 0
+    bad = [{"address": "127.0.0.1:9001", "weight": -1}]
+    _one_error(_data(None, app={"servers": bad}), "backends.app.servers[0].weight", "0")

@@ -1555,3 +1555,24 @@ def test_twenty_updates_under_load_fail_nothing(origins: Any) -> None:
     assert not errors, errors[:5]
     assert done[0] > 100
     assert e.stats()["generation"] == 21
+
+
+@pytest.mark.parametrize("balance", ["round_robin", "weighted_round_robin", "maglev"])
+def test_weight_zero_server_gets_no_requests(origins: Any, balance: str) -> None:
+    a, b = origins("a", "b")
+    data = cfg(
+        backends={
+            "web": {
+                "balance": balance,
+                "servers": [{"address": a.address, "weight": 0}, {"address": b.address}],
+            }
+        }
+    )
+    e = Engine(parse_config(data))
+    e.start()
+    try:
+        addr = e.addresses()["web"]
+        names = {get(addr, f"/w{i}").header("X-Backend-Name") for i in range(12)}
+    finally:
+        e.stop()
+    assert names == {"b"} and a.request_count == 0

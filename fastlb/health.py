@@ -346,7 +346,10 @@ def _weights(config: Config) -> dict[Key, int]:
 
 
 def ramp_weight(weight: int, step: int) -> int:
-    """The weight at slow-start step 1..SLOW_START_STEPS: step/10 of it, at least 1."""
+    """The weight at slow-start step 1..SLOW_START_STEPS: step/10 of it, at
+    least 1 (a server configured with weight 0 stays at 0)."""
+    if weight <= 0:
+        return 0
     return max(1, weight * step // SLOW_START_STEPS)
 
 

@@ -259,9 +259,9 @@ def test_reads_from_other_hosts_need_the_token() -> None:
         (
             "POST",
             "/backends/web/servers",
-            {"address": "127.0.0.1:9", "weight": 0},
+            {"address": "127.0.0.1:9", "weight": -1},
             400,
-            "weight: Input should be greater than or equal to 1",
+            "weight: Input should be greater than or equal to 0",
         ),
         (
             "POST",

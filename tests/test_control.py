@@ -228,13 +228,13 @@ def test_bad_state_file(tmp_path: Path, text: str, problem: str) -> None:
 
 def test_invalid_entries_are_dropped_with_a_warning(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text(json.dumps({"version": 1, "servers": [
-        {"backend": "web", "address": C, "op": "add", "weight": 0},
+        {"backend": "web", "address": C, "op": "add", "weight": -1},
         {"backend": "web", "address": "nowhere.invalid:80", "op": "add"},
         {"backend": "web", "address": B, "op": "patch", "weight": 2},
     ]}))  # fmt: skip
     ctl = _ctl(tmp_path)
     assert ctl.warnings[0] == (
-        f"add of web/{C} dropped: weight: Input should be greater than or equal to 1"
+        f"add of web/{C} dropped: weight: Input should be greater than or equal to 0"
     )
     assert ctl.warnings[1].startswith("add of web/nowhere.invalid:80 dropped: address: ")
     assert len(ctl.warnings) == 2

@@ -437,6 +437,7 @@ def test_ramp_weights() -> None:
         assert steps == sorted(steps) and steps[-1] == weight and steps[0] >= 1
         assert steps[0] <= max(1, weight // 10 + 1)
     assert [ramp_weight(20, s) for s in range(1, 11)] == list(range(2, 21, 2))
+    assert [ramp_weight(0, s) for s in range(1, 11)] == [0] * 10  # weight 0 stays out
 
 
 def test_slow_start_ramps_up_after_recovery() -> None:

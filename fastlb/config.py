@@ -754,6 +754,7 @@ class Config(_Model):
                     )
                 )
             binds[key] = listener.name
+        problems += _http_keys_unused(self.listeners, self.backends)
         admin = (self.admin.host, self.admin.port)
         if self.admin.enabled and admin[1] and admin in binds:
             problems.append(
@@ -770,6 +771,35 @@ class Config(_Model):
 
 
 # ---- cross-references, on models and on raw data ---------------------------
+
+# Backend keys that only an http listener uses.
+BACKEND_HTTP_ONLY = ("hash_key", "sticky_cookie", "keepalive", "keepalive_timeout")
+
+
+def _http_keys_unused(
+    listeners: list[ListenerConfig], backends: Mapping[str, BackendConfig]
+) -> list[tuple[str, str]]:
+    """http-only keys set on a backend that only tcp listeners use: they
+    would do nothing there, so they are an error."""
+    used: dict[str, set[str]] = {}
+    for listener in listeners:
+        for _, name in _backend_refs(listener):
+            if isinstance(name, str):
+                used.setdefault(name, set()).add(listener.mode)
+    problems = []
+    for name, backend in backends.items():
+        if used.get(name) != {"tcp"}:
+            continue
+        for key in BACKEND_HTTP_ONLY:
+            if key in backend.model_fields_set:
+                problems.append(
+                    (
+                        f"backends.{name}.{key}",
+                        'only used by mode = "http" listeners, and only tcp listeners '
+                        "use this backend",
+                    )
+                )
+    return problems
 
 
 def _field(obj: Any, key: str) -> Any:

@@ -859,3 +859,17 @@ def test_weight_zero_takes_no_new_connections() -> None:
     assert config.backends["app"].servers[0].weight == 0
     bad = [{"address": "127.0.0.1:9001", "weight": -1}]
     _one_error(_data(None, app={"servers": bad}), "backends.app.servers[0].weight", "0")
+
+
+def test_http_backend_keys_on_a_tcp_only_backend_are_errors() -> None:
+    data = _data({"mode": "tcp"}, app={"servers": SERVERS, "sticky_cookie": "S", "keepalive": 4})
+    errors = _errors(data)
+    assert errors == [
+        'backends.app.sticky_cookie: only used by mode = "http" listeners, '
+        "and only tcp listeners use this backend",
+        'backends.app.keepalive: only used by mode = "http" listeners, '
+        "and only tcp listeners use this backend",
+    ]
+    # Used by an http listener too (or by nobody): fine.
+    assert parse_config(_data(None, app={"servers": SERVERS, "keepalive": 4}))
+    assert parse_config(_data(None, api={"servers": SERVERS, "keepalive": 4}))

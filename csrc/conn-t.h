@@ -33,12 +33,13 @@ struct flb_conn;
 struct flb_wsnap;
 struct flb_listener;
 struct flb_h1;
+union flb_sockaddr;
 
 /* How a connection is driven; one table per listener mode. */
 struct flb_conn_ops {
 	const char *name;
-	/* A client was just accepted: choose a server, connect. */
-	void (*start)(struct flb_worker *w, struct flb_conn *c);
+	/* A client was just accepted (peer: its address, from accept). */
+	void (*start)(struct flb_worker *w, struct flb_conn *c, const union flb_sockaddr *peer);
 	/* Readiness on side (0 client, 1 server): epoll events. */
 	void (*io)(struct flb_worker *w, struct flb_conn *c, int side, uint32_t events);
 	/* The connection's timer fired. */

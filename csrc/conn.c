@@ -61,7 +61,7 @@
 #define RST_SERVER 0x02
 
 /* The L4 relay's ops (defined below; contracts at the definitions). */
-static void l4_start(struct flb_worker *w, struct flb_conn *c);
+static void l4_start(struct flb_worker *w, struct flb_conn *c, const union flb_sockaddr *peer);
 static void l4_io(struct flb_worker *w, struct flb_conn *c, int side, uint32_t events);
 static void l4_timeout(struct flb_worker *w, struct flb_conn *c);
 static void l4_resume(struct flb_worker *w, struct flb_conn *c);
@@ -620,11 +620,13 @@ static void l4_connect(struct flb_worker *w, struct flb_conn *c)
 }
 
 /* ops.start of the L4 relay: set TCP_NODELAY on the client and connect to a
- * server.  w: the worker; c: a new connection (client socket only). */
-static void l4_start(struct flb_worker *w, struct flb_conn *c)
+ * server.  w: the worker; c: a new connection (client socket only); peer:
+ * unused (flb_conn_new already hashed it when the backend needs it). */
+static void l4_start(struct flb_worker *w, struct flb_conn *c, const union flb_sockaddr *peer)
 {
 	int one = 1;
 
+	(void)peer;
 	setsockopt(c->fd[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	l4_connect(w, c);
 }

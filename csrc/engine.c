@@ -316,7 +316,7 @@ static void lsn_accept(struct flb_worker *w, struct flb_lsock_slot *slot)
 			lsn_pause(w, slot, FLB_LPAUSE_ERR, EMFILE_BACKOFF_MS);
 			return;
 		}
-		c->ops->start(w, c);
+		c->ops->start(w, c, &peer);
 	}
 }
 
@@ -540,6 +540,21 @@ static int wait_adopted(struct flb_engine *e, uint64_t gen, uint32_t timeout_ms)
 	}
 }
 
+/* Close the epoll and eventfd descriptors of the first n workers, then
+ * free the workers, the mutex and the engine.  e: a stopped engine. */
+static void engine_release(struct flb_engine *e, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (e->workers[i].epfd >= 0)
+			close(e->workers[i].epfd);
+		if (e->workers[i].evfd >= 0)
+			close(e->workers[i].evfd);
+	}
+	free(e->workers);
+	pthread_mutex_destroy(&e->ctl);
+	free(e);
+}
+
 /* Create an engine (contract in engine.h). */
 struct flb_engine *flb_engine_new(const struct flb_engine_params *p, char *err, size_t errlen)
 {
@@ -610,15 +625,7 @@ struct flb_engine *flb_engine_new(const struct flb_engine_params *p, char *err, 
 		if (w->epfd < 0 || w->evfd < 0 ||
 		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) {
 			snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
-			for (uint32_t j = 0; j <= i; j++) {
-				if (e->workers[j].epfd >= 0)
-					close(e->workers[j].epfd);
-				if (e->workers[j].evfd >= 0)
-					close(e->workers[j].evfd);
-			}
-			free(e->workers);
-			pthread_mutex_destroy(&e->ctl);
-			free(e);
+			engine_release(e, i + 1);
 			return NULL;
 		}
 	}
@@ -780,15 +787,7 @@ void flb_engine_free(struct flb_engine *e)
 	/* Access-log writers finish draining on their own threads; give them
 	 * a bounded moment so the last lines reach the file. */
 	flb_alog_wait_closed(2000);
-	for (uint32_t i = 0; i < e->p.workers; i++) {
-		if (e->workers[i].epfd >= 0)
-			close(e->workers[i].epfd);
-		if (e->workers[i].evfd >= 0)
-			close(e->workers[i].evfd);
-	}
-	free(e->workers);
-	pthread_mutex_destroy(&e->ctl);
-	free(e);
+	engine_release(e, e->p.workers);
 }
 
 /* Current snapshot, referenced (contract in engine.h). */

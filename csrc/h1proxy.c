@@ -56,6 +56,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -121,7 +122,7 @@ enum { RSS_NONE = 0, RSS_CONNECT, RSS_HEAD, RSS_BODY };
 /* side_pump results. */
 enum { SP_DONE, SP_WAIT, SP_EOF, SP_ERR_IN, SP_ERR_OUT, SP_NOBUF, SP_BADBODY };
 
-static void h1_start(struct flb_worker *w, struct flb_conn *c);
+static void h1_start(struct flb_worker *w, struct flb_conn *c, const union flb_sockaddr *peer);
 static void h1_io(struct flb_worker *w, struct flb_conn *c, int side, uint32_t events);
 static void h1_timeout(struct flb_worker *w, struct flb_conn *c);
 static void h1_resume(struct flb_worker *w, struct flb_conn *c);
@@ -981,38 +982,16 @@ static void next_request(struct flb_worker *w, struct flb_conn *c)
  * w, c: worker and connection; status: the status sent. */
 static void count_status(struct flb_worker *w, struct flb_conn *c, int status)
 {
-	struct flb_lsn_ctr *lc = flb_conn_lsn_ctr(w, c);
-	struct flb_srv_ctr *sc = NULL;
+	/* resp_1xx..resp_5xx are consecutive counters (stats-t.h): index them. */
+	int k = status >= 100 && status < 500 ? status / 100 - 1 : 4;
 
+	_Static_assert(offsetof(struct flb_lsn_ctr, resp_5xx) - offsetof(struct flb_lsn_ctr, resp_1xx)
+	               == 4 * sizeof(flb_ctr), "listener resp_* counters are consecutive");
+	_Static_assert(offsetof(struct flb_srv_ctr, resp_5xx) - offsetof(struct flb_srv_ctr, resp_1xx)
+	               == 4 * sizeof(flb_ctr), "server resp_* counters are consecutive");
+	flb_ctr_add(&flb_conn_lsn_ctr(w, c)->resp_1xx + k, 1);
 	if (c->srv != FLB_NO_SRV && !(c->h1->fl & H1F_LOCAL))
-		sc = flb_srv_ctr_of(w, flb_conn_srv(c));
-	switch (status / 100) {
-	case 1:
-		flb_ctr_add(&lc->resp_1xx, 1);
-		if (sc)
-			flb_ctr_add(&sc->resp_1xx, 1);
-		break;
-	case 2:
-		flb_ctr_add(&lc->resp_2xx, 1);
-		if (sc)
-			flb_ctr_add(&sc->resp_2xx, 1);
-		break;
-	case 3:
-		flb_ctr_add(&lc->resp_3xx, 1);
-		if (sc)
-			flb_ctr_add(&sc->resp_3xx, 1);
-		break;
-	case 4:
-		flb_ctr_add(&lc->resp_4xx, 1);
-		if (sc)
-			flb_ctr_add(&sc->resp_4xx, 1);
-		break;
-	default:
-		flb_ctr_add(&lc->resp_5xx, 1);
-		if (sc)
-			flb_ctr_add(&sc->resp_5xx, 1);
-		break;
-	}
+		flb_ctr_add(&flb_srv_ctr_of(w, flb_conn_srv(c))->resp_1xx + k, 1);
 }
 
 /* The response is complete and sent: pool or close the upstream, then keep
@@ -2045,11 +2024,10 @@ static void resp_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 /* ---- ops ----------------------------------------------------------------- */
 
 /* ops.start of mode http: allocate the state, note the client address and
- * wait for the first request head.  w: worker; c: new connection. */
-static void h1_start(struct flb_worker *w, struct flb_conn *c)
+ * wait for the first request head.  w: worker; c: new connection; peer:
+ * the client address from accept. */
+static void h1_start(struct flb_worker *w, struct flb_conn *c, const union flb_sockaddr *peer)
 {
-	union flb_sockaddr peer;
-	socklen_t plen = sizeof(peer);
 	struct flb_h1 *h = flb_obj_get(&w->h1s);
 	int one = 1;
 	uint16_t port;
@@ -2063,12 +2041,8 @@ static void h1_start(struct flb_worker *w, struct flb_conn *c)
 	c->h1 = h;
 	c->state = FLB_CS_RELAY;
 	setsockopt(c->fd[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (getpeername(c->fd[0], &peer.sa, &plen) == 0) {
-		const char *ip = flb_sockaddr_host(&peer, h->ip, sizeof(h->ip), &port);
-
-		h->ip_len = (uint8_t)strlen(ip);
-		h->ckey = flb_client_key(&peer);
-	}
+	h->ip_len = (uint8_t)strlen(flb_sockaddr_host(peer, h->ip, sizeof(h->ip), &port));
+	h->ckey = flb_client_key(peer);
 	h->rqs = RQS_HEAD;
 	h->conn_us = -1;
 	log_begin(c);

@@ -693,6 +693,10 @@ class GlobalConfig(_Model):
     workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 256), ge=1, le=256)
     max_connections: int = Field(100_000, ge=0)
     drain_timeout: Duration = 30.0
+    # On SIGTERM/SIGINT, /ready answers 503 this long while the listeners
+    # still accept (HAProxy's `grace`), so that a load balancer in front
+    # sees fastlb leave before its sockets close.
+    grace: Duration = 0.0
 
 
 def _admin_token(value: object) -> object:

@@ -18,6 +18,7 @@ import logging
 import queue
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from fastlb.config import (
@@ -252,9 +253,35 @@ def _serve(controller: Controller, received: queue.SimpleQueue[int]) -> None:
             reopen_logs(controller)
             continue
         name = signal.Signals(signum).name
-        log.info("received %s: draining", name, extra={"event": "stop", "signal": name})
         controller.begin_shutdown()
+        _grace(controller, received, name)
+        log.info("received %s: draining", name, extra={"event": "stop", "signal": name})
         return
+
+
+def _grace(controller: Controller, received: queue.SimpleQueue[int], name: str) -> None:
+    """Keep the listeners open for global.grace while /ready says 503, so
+    that health checks in front take fastlb out before it stops accepting.
+    A second SIGINT or SIGTERM ends the wait early; SIGHUP and SIGUSR1 are
+    ignored then (no reload while leaving)."""
+    grace = controller.base.global_.grace
+    if grace <= 0:
+        return
+    log.info(
+        "received %s: not ready, listeners stay open for %gs (global.grace)",
+        name,
+        grace,
+        extra={"event": "stop", "signal": name, "grace": grace},
+    )
+    deadline = time.monotonic() + grace
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            signum = received.get(timeout=left)
+        except queue.Empty:
+            return
+        if signum in (signal.SIGINT, signal.SIGTERM):
+            log.info("received %s again: grace cut short", signal.Signals(signum).name)
+            return
 
 
 def _reload(controller: Controller) -> None:

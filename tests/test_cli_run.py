@@ -175,3 +175,91 @@ def test_run_relays_and_drains_on_sigterm(tmp_path: Path, echo_server: int) -> N
 def test_run_workers_must_be_positive(tmp_path: Path) -> None:
     proc = _fastlb("run", "--config", str(_config(tmp_path, 1, 2)), "--workers", "0")
     assert proc.returncode == 2 and "--workers" in proc.stderr
+
+
+def _http_status(port: int, path: str) -> int | None:
+    """The status of GET path on 127.0.0.1:port; None when refused."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    except ConnectionRefusedError:
+        return None
+    finally:
+        conn.close()
+
+
+def test_run_grace_keeps_listeners_open_while_not_ready(tmp_path: Path, echo_server: int) -> None:
+    """global.grace: after SIGTERM, /ready says 503 at once while the
+    listener still relays new connections; once the grace ends, it is closed."""
+    port, admin_port = _free_port(), _free_port()
+    path = _config(tmp_path, port, echo_server, extra='grace = "3s"')
+    path.write_text(path.read_text().replace("127.0.0.1:0", f"127.0.0.1:{admin_port}"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastlb", "run", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=SITE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while _http_status(admin_port, "/ready") != 200:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "fastlb never became ready"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2
+        while _http_status(admin_port, "/ready") != 503:
+            assert time.monotonic() < deadline, "/ready did not turn 503 after SIGTERM"
+            time.sleep(0.05)
+        sent = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(b"still served in the grace")
+            assert client.recv(100) == b"still served in the grace"
+        assert time.monotonic() - sent < 2.5, "the grace check ran too late to mean anything"
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "listeners stay open for 3s (global.grace)" in err
+        assert err.index("global.grace") < err.index("draining")
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_second_sigterm_cuts_the_grace_short(tmp_path: Path, echo_server: int) -> None:
+    port = _free_port()
+    path = _config(tmp_path, port, echo_server, extra='grace = "60s"')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastlb", "run", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=SITE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                break
+            except ConnectionRefusedError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "fastlb never listened"
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None, "fastlb left before its 60 s grace"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "grace cut short" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

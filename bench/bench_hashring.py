@@ -1,6 +1,6 @@
 """Micro benchmark: fastlb.hashring lookups and builds beside uhashring.
 
-Run with figures: python -m bench.micro."""
+Run with figures: python -m bench --scenarios micro."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Micro benchmark: fastlb.http.parse_request beside httptools.
 
-Run with figures: python -m bench.micro   (or pytest bench --benchmark-enable).
+Run with figures: python -m bench --scenarios micro   (or pytest bench --benchmark-enable).
 In the normal test run benchmarks are disabled and each runs once, as a
 smoke test that checks both sides parsed the same thing."""
 

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from l7_backends import HOST, Origin
 
-from bench import peers
+from bench.tool import backends, procs
 from fastlb.config import parse_config
 from fastlb.engine import Engine
 
-NGINX = peers.which("nginx", "/usr/sbin/nginx")
+NGINX = procs.which("nginx", "/usr/sbin/nginx")
 CURL = shutil.which("curl")
 
 
@@ -47,8 +47,8 @@ def nginx_backends() -> Iterator[list[int]]:
     assert NGINX, "nginx is required (apt-get install nginx; .ci/run installs it)"
     run_dir = Path(tempfile.mkdtemp(prefix="fastlb-nginx-"))
     run_dir.chmod(0o755)
-    ports = peers.free_ports(2)
-    conf = peers.write_backend_conf(run_dir, ports, nofile=4096)
+    ports = procs.free_ports(2)
+    conf = backends.write_backend_conf(run_dir, ports, nofile=4096)
     proc = subprocess.Popen(
         [NGINX, "-c", str(conf), "-e", str(run_dir / "stderr.log")],
         stdout=subprocess.DEVNULL,
@@ -78,7 +78,7 @@ def _engine(servers: list[str], **listener: Any) -> Engine:
 
 
 def _large_body() -> bytes:
-    return bytes(range(256)) * (peers.LARGE_BODY_SIZE // 256)
+    return bytes(range(256)) * (procs.LARGE_BODY_SIZE // 256)
 
 
 def test_real_peer_nginx_backend_keepalive_and_large_bodies(nginx_backends: list[int]) -> None:
@@ -89,7 +89,7 @@ def test_real_peer_nginx_backend_keepalive_and_large_bodies(nginx_backends: list
         for _ in range(100):
             conn.request("GET", "/small")
             r = conn.getresponse()
-            assert (r.status, r.read()) == (200, peers.SMALL_BODY)
+            assert (r.status, r.read()) == (200, procs.SMALL_BODY)
         for _ in range(5):
             conn.request("GET", "/1m")
             r = conn.getresponse()

@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 
+from fastlb_cli import SITE, run_fastlb
+
 import fastlb
 from fastlb.cli import main
-
-# Run children beside the installed package, not in the checkout, whose
-# fastlb/ has no compiled extensions.
-SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
 
 
 def _fastlb(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,11 +50,5 @@ def test_demo_selfcheck_runs_every_check() -> None:
 
 
 def test_python_dash_m() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "fastlb", "--version"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=SITE,
-    )
+    proc = run_fastlb("--version")
     assert proc.returncode == 0 and "fastlb" in proc.stdout

@@ -5,18 +5,14 @@ name the problem, and no user error prints a traceback."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastlb_cli import run_fastlb
 
 import fastlb
-
-SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
 
 GOOD = """
 [[listeners]]
@@ -31,16 +27,6 @@ servers = [ {{ address = "127.0.0.1:9" }} ]
 [admin]
 bind = "127.0.0.1:0"
 """
-
-
-def _fastlb(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fastlb", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=SITE,
-    )
 
 
 @pytest.fixture
@@ -80,7 +66,7 @@ def test_exit_status_table(tmp_path: Path, busy_port: int) -> None:
         (["demo", "--selfcheck"], 0, ""),
     ]
     for args, status, text in cases:
-        proc = _fastlb(*args)
+        proc = run_fastlb(*args)
         out = proc.stdout + proc.stderr
         assert proc.returncode == status, (args, proc.returncode, out)
         assert text in out, (args, out)

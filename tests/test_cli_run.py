@@ -3,37 +3,21 @@ error messages without tracebacks, real traffic, and a graceful SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-import fastlb
-
-SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
+from fastlb_cli import connect_when_listening, run_fastlb, start_fastlb, stop
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _fastlb(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fastlb", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=SITE,
-    )
 
 
 @pytest.fixture
@@ -94,7 +78,7 @@ bind = "127.0.0.1:0"
 
 
 def test_check_valid(tmp_path: Path) -> None:
-    proc = _fastlb("check", "--config", str(_config(tmp_path, 1, 2)))
+    proc = run_fastlb("check", "--config", str(_config(tmp_path, 1, 2)))
     assert proc.returncode == 0, proc.stderr
     assert "listener echo: 127.0.0.1:1 (tcp) -> echo" in proc.stdout
     assert "backend echo: round_robin, 1 server(s)" in proc.stdout
@@ -104,7 +88,7 @@ def test_check_valid(tmp_path: Path) -> None:
 def test_check_invalid_exits_2_with_every_error(tmp_path: Path) -> None:
     path = _config(tmp_path, 1, 2, extra="wokers = 2")
     path.write_text(path.read_text().replace('"round_robin"', '"fastest"'))
-    proc = _fastlb("check", "--config", str(path))
+    proc = run_fastlb("check", "--config", str(path))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"{path}: global.wokers: unknown key (did you mean 'workers'?)" in proc.stderr
@@ -115,7 +99,7 @@ def test_run_bad_config_exits_2_and_binds_nothing(tmp_path: Path) -> None:
     port = _free_port()
     path = _config(tmp_path, port, 2)
     path.write_text(path.read_text().replace('backend = "echo"', 'backend = "nope"'))
-    proc = _fastlb("run", "--config", str(path))
+    proc = run_fastlb("run", "--config", str(path))
     assert proc.returncode == 2
     assert "listeners[0].backend: no backend named 'nope'" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -128,38 +112,16 @@ def test_run_address_in_use_exits_1(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = int(taken.getsockname()[1])
-        proc = _fastlb("run", "--config", str(_config(tmp_path, port, 2)))
+        proc = run_fastlb("run", "--config", str(_config(tmp_path, port, 2)))
     assert proc.returncode == 1
     assert "cannot start" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_run_relays_and_drains_on_sigterm(tmp_path: Path, echo_server: int) -> None:
     port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fastlb",
-            "run",
-            "--config",
-            str(_config(tmp_path, port, echo_server)),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=SITE,
-    )
+    proc = start_fastlb("run", "--config", str(_config(tmp_path, port, echo_server)))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client = socket.create_connection(("127.0.0.1", port), timeout=5)
-                break
-            except ConnectionRefusedError:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "fastlb never listened"
-                time.sleep(0.1)
-        with client:
+        with connect_when_listening(proc, port) as client:
             client.sendall(b"ping through fastlb")
             assert client.recv(100) == b"ping through fastlb"
         proc.send_signal(signal.SIGTERM)
@@ -167,13 +129,11 @@ def test_run_relays_and_drains_on_sigterm(tmp_path: Path, echo_server: int) -> N
         assert proc.returncode == 0, err
         assert "draining" in err and "stopped" in err
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_run_workers_must_be_positive(tmp_path: Path) -> None:
-    proc = _fastlb("run", "--config", str(_config(tmp_path, 1, 2)), "--workers", "0")
+    proc = run_fastlb("run", "--config", str(_config(tmp_path, 1, 2)), "--workers", "0")
     assert proc.returncode == 2 and "--workers" in proc.stderr
 
 
@@ -197,13 +157,7 @@ def test_run_grace_keeps_listeners_open_while_not_ready(tmp_path: Path, echo_ser
     port, admin_port = _free_port(), _free_port()
     path = _config(tmp_path, port, echo_server, extra='grace = "3s"')
     path.write_text(path.read_text().replace("127.0.0.1:0", f"127.0.0.1:{admin_port}"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fastlb", "run", "--config", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=SITE,
-    )
+    proc = start_fastlb("run", "--config", str(path))
     try:
         deadline = time.monotonic() + 30
         while _http_status(admin_port, "/ready") != 200:
@@ -227,31 +181,15 @@ def test_run_grace_keeps_listeners_open_while_not_ready(tmp_path: Path, echo_ser
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_run_second_sigterm_cuts_the_grace_short(tmp_path: Path, echo_server: int) -> None:
     port = _free_port()
     path = _config(tmp_path, port, echo_server, extra='grace = "60s"')
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fastlb", "run", "--config", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=SITE,
-    )
+    proc = start_fastlb("run", "--config", str(path))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=5).close()
-                break
-            except ConnectionRefusedError:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "fastlb never listened"
-                time.sleep(0.1)
+        connect_when_listening(proc, port).close()
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         assert proc.poll() is None, "fastlb left before its 60 s grace"
@@ -260,6 +198,4 @@ def test_run_second_sigterm_cuts_the_grace_short(tmp_path: Path, echo_server: in
         assert proc.returncode == 0, err
         assert "grace cut short" in err
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)

@@ -6,15 +6,13 @@ config to the C builder and surfaces what C refuses as ValueError."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastlb_cli import run_fastlb
 
-import fastlb
 from fastlb.config import (
     HTTP_ONLY,
     Config,
@@ -23,8 +21,6 @@ from fastlb.config import (
     load_config,
     parse_config,
 )
-
-SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
 
 GOOD = """
 [global]
@@ -637,13 +633,7 @@ def test_backend_http_keys_bounds_ok() -> None:
 def _check(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "fastlb.toml"
     path.write_text(text)
-    return subprocess.run(
-        [sys.executable, "-m", "fastlb", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=SITE,
-    )
+    return run_fastlb("check", "--config", str(path))
 
 
 def test_check_prints_routes(tmp_path: Path) -> None:

@@ -4,18 +4,13 @@ errors at a line and column."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fastlb_cli import run_fastlb
 
-import fastlb
 from fastlb.config import ConfigError, load_config
 from fastlb.formats import FormatError, format_of, loads
-
-SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
 
 GOOD_TOML = """
 [global]
@@ -270,13 +265,7 @@ def test_format_of() -> None:
 
 def test_check_reports_yaml_errors_without_traceback(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD_YAML.replace("  workers: 2", "  wokers: 2"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "fastlb", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=SITE,
-    )
+    proc = run_fastlb("check", "--config", str(path))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"{path}: global.wokers: unknown key (did you mean 'workers'?)" in proc.stderr

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from fastlb_cli import SITE, run_fastlb
 
-import fastlb
 from fastlb.admin import TOKEN_ENV
 from fastlb.config import load_config, parse_config, tomllib
 from fastlb.demo import (
@@ -38,7 +38,6 @@ from fastlb.demo import (
 )
 
 # Run children beside the installed package, as tests/test_cli.py does.
-SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
 GREETING = re.compile(r"hello from backend (\w+) \(127\.0\.0\.1:\d+\)\n")
 
 
@@ -72,10 +71,6 @@ def _names(port: int, count: int) -> list[str]:
     return out
 
 
-def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "fastlb", "demo", *args]
-
-
 def _env() -> dict[str, str]:
     """The environment without FASTLB_ADMIN_TOKEN: the demo prints its own."""
     return {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
@@ -89,7 +84,7 @@ class Demo:
 
     def __init__(self, stderr: IO[str], *args: str) -> None:
         self.proc = subprocess.Popen(
-            _command(*args),
+            [sys.executable, "-m", "fastlb", "demo", *args],
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
@@ -164,12 +159,15 @@ def test_demo_balances_and_takes_a_server_out(demo: tuple[Demo, int, int]) -> No
 
 def test_demo_requests_prints_a_tally_and_exits_0() -> None:
     port, admin_port = _free_port(), _free_port()
-    proc = subprocess.run(
-        _command("--port", str(port), "--admin-port", str(admin_port), "--requests", "10"),
-        capture_output=True,
-        text=True,
+    proc = run_fastlb(
+        "demo",
+        "--port",
+        str(port),
+        "--admin-port",
+        str(admin_port),
+        "--requests",
+        "10",
         timeout=30,
-        cwd=SITE,
         env=_env(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -185,12 +183,15 @@ def test_demo_port_in_use_exits_1_saying_what_to_try() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = subprocess.run(
-            _command("--port", str(port), "--admin-port", "0", "--requests", "1"),
-            capture_output=True,
-            text=True,
+        proc = run_fastlb(
+            "demo",
+            "--port",
+            str(port),
+            "--admin-port",
+            "0",
+            "--requests",
+            "1",
             timeout=30,
-            cwd=SITE,
             env=_env(),
         )
     assert proc.returncode == 1
@@ -199,14 +200,7 @@ def test_demo_port_in_use_exits_1_saying_what_to_try() -> None:
 
 
 def test_demo_bad_options_exit_2() -> None:
-    proc = subprocess.run(
-        _command("--port", "7000", "--admin-port", "7000"),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=SITE,
-        env=_env(),
-    )
+    proc = run_fastlb("demo", "--port", "7000", "--admin-port", "7000", timeout=30, env=_env())
     assert proc.returncode == 2
     assert proc.stderr == "fastlb demo: --port and --admin-port must differ\n"
 

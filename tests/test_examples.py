@@ -7,26 +7,22 @@ that validates: adding a key without documenting it fails here."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import pytest
 import yaml
+from fastlb_cli import run_fastlb
 from pydantic import BaseModel, TypeAdapter
 from pydantic.fields import FieldInfo
 
-import fastlb
 from fastlb import config as cfg
 from fastlb.config import Config, load_config, tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 DOC = ROOT / "docs" / "CONFIG.md"
-SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
 
 FILES = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".toml", ".yaml", ".yml"))
 TOML_FILES = [p for p in FILES if p.suffix == ".toml"]
@@ -69,13 +65,7 @@ def test_example_validates(path: Path) -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
 def test_fastlb_check_accepts_example(path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "fastlb", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=SITE,
-    )
+    proc = run_fastlb("check", "--config", str(path))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.rstrip().endswith(f"{path}: OK")
 

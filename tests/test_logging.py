@@ -8,7 +8,6 @@ import http.client
 import io
 import json
 import logging
-import os
 import queue
 import signal
 import subprocess
@@ -21,12 +20,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fastlb_cli import SITE, run_fastlb
 
-import fastlb
 from fastlb import logs
 from fastlb.runner import reopen_logs
-
-SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
 
 
 @pytest.fixture
@@ -279,13 +276,7 @@ def test_run_log_level_warning_silences_info(tmp_path: Path, start: Callable[...
 def test_run_bad_config_in_json(tmp_path: Path) -> None:
     path = _config(tmp_path)
     path.write_text(path.read_text().replace("[global]", "[global]\nwokers = 2"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "fastlb", "run", "--config", str(path), "--log-format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=SITE,
-    )
+    proc = run_fastlb("run", "--config", str(path), "--log-format", "json")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     (entry,) = [json.loads(line) for line in proc.stderr.splitlines()]
@@ -295,13 +286,7 @@ def test_run_bad_config_in_json(tmp_path: Path) -> None:
 
 
 def test_run_help_lists_the_log_options() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "fastlb", "run", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=SITE,
-    )
+    proc = run_fastlb("run", "--help")
     assert proc.returncode == 0
     assert "--log-level" in proc.stdout and "--log-format" in proc.stdout
     assert "{text,json}" in proc.stdout and "{debug,info,warning,error}" in proc.stdout

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import psutil
 
+from bench.tool import cpucap
+
 LOOPBACK = "127.0.0.1"
 SMALL_BODY = b"hello world!\n"
 LARGE_BODY_SIZE = 1 << 20
@@ -127,10 +129,19 @@ class Proc:
         return None
 
 
-def _affinity_preexec(cpus: set[int] | None) -> Callable[[], None] | None:
-    if not cpus:
+def _preexec(cpus: set[int] | None, cgroup: Path | None) -> Callable[[], None] | None:
+    """The child's steps before exec: pin it to cpus, move it into the
+    cgroup whose cgroup.procs file is cgroup."""
+    if not cpus and cgroup is None:
         return None
-    return lambda: os.sched_setaffinity(0, cpus)
+
+    def steps() -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+        if cgroup is not None:
+            cpucap.join(cgroup)
+
+    return steps
 
 
 def start_process(
@@ -139,8 +150,11 @@ def start_process(
     run_dir: Path,
     cpus: set[int] | None = None,
     env: dict[str, str] | None = None,
+    cgroup: Path | None = None,
 ) -> Proc:
-    """Start each command in run_dir in a new session, output in run_dir/NAME[.i].out."""
+    """Start each command in run_dir in a new session, output in
+    run_dir/NAME[.i].out; pinned to cpus, inside the cgroup whose
+    cgroup.procs file is cgroup, when given."""
     popens = []
     for i, cmd in enumerate(cmds):
         suffix = f".{i}" if len(cmds) > 1 else ""
@@ -153,7 +167,7 @@ def start_process(
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_affinity_preexec(cpus),
+                    preexec_fn=_preexec(cpus, cgroup),
                     env=env,
                 )
             )

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.tool import configs, contenders
 from bench.tool.scenarios import BY_NAME as SCENARIOS
-from bench.tool.scenarios import Scenario
+from bench.tool.scenarios import CAPPED_CPUS, Scenario
 
 Entry = dict[str, Any]
 Medians = dict[str, dict[str, dict[str, float]]]  # scenario -> contender -> figure -> median
@@ -262,6 +262,12 @@ def scenario_note(scenario: str, options: dict[str, Any]) -> str:
     notes = {
         "l7-close": "wrk sends `Connection: close` with every request, so every request comes "
         "on a new client connection.",
+        "l7-capped": "As `l7-small`, but each proxy runs in a cgroup whose CFS quota "
+        f"allows it {CAPPED_CPUS:g} CPU per worker (bench/tool/cpucap.py), the same for every "
+        "proxy.  wrk and the backend keep the rest of the machine, so the proxy is the "
+        "bottleneck and its requests/s are what it serves with that CPU.  Uncapped, on a "
+        "machine this small, wrk and the backend share the CPUs with the proxy and a proxy "
+        "that needs less CPU per request leaves the difference idle.",
         "l7-1m": "bytes/s is wrk's Transfer/sec.",
         "l4-1m": "bytes/s is wrk's Transfer/sec.",
         "many": f"wrk opens its {options.get('many_conns', 0):,} connections when the run "

@@ -5,6 +5,8 @@ phase gave.  Each run becomes a JSON-able entry with its result or error."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.tool import contenders, procs, report
+from bench.tool import contenders, cpucap, procs, report
 from bench.tool.configs import Target
 from bench.tool.contenders import Tools
 from bench.tool.procs import BenchError
@@ -46,7 +48,15 @@ def why_not(name: str, scenario: Scenario, tools: Tools) -> str | None:
     """Why contender name has no run in scenario, or None when it has."""
     if name == "direct":
         return direct_cannot(scenario)
+    if scenario.cpus and (why := cap_unusable()):
+        return why
     return contenders.cannot(name, scenario.mode, tools)
+
+
+@functools.cache
+def cap_unusable() -> str | None:
+    """Why the capped scenarios cannot run here (None: they can); probed once."""
+    return cpucap.usable()
 
 
 def plan(
@@ -82,7 +92,31 @@ def measure_contender(ctx: Context, name: str, scenario: Scenario, run_dir: Path
     port = procs.free_port()
     target = Target(run_dir, port, ctx.backend_ports, ctx.workers, ctx.nofile)
     how = contenders.launch(name, scenario.mode, target, ctx.tools)
-    proc = procs.start_process(name, how.cmds, run_dir, ctx.proxy_cpus, how.env)
+    with contextlib.ExitStack() as stack:
+        cgroup = None
+        if scenario.cpus:
+            try:
+                cap = stack.enter_context(cpucap.capped(name, scenario.cpus * ctx.workers))
+            except OSError as exc:
+                raise BenchError(f"no CPU cap for {name}: {exc}") from exc
+            cgroup = cap.procs_file
+        result = run_started(ctx, name, scenario, run_dir, port, how, cgroup)
+    result["proxy_command"] = " ".join(how.cmds[0])
+    return result
+
+
+def run_started(
+    ctx: Context,
+    name: str,
+    scenario: Scenario,
+    run_dir: Path,
+    port: int,
+    how: contenders.Launch,
+    cgroup: Path | None,
+) -> Entry:
+    """Start the contender as how says (inside cgroup when given), check
+    that it serves on port, measure scenario, stop it."""
+    proc = procs.start_process(name, how.cmds, run_dir, ctx.proxy_cpus, how.env, cgroup)
     try:
         try:
             procs.wait_listening(proc, port)
@@ -94,7 +128,6 @@ def measure_contender(ctx: Context, name: str, scenario: Scenario, run_dir: Path
             raise BenchError(f"{exc}\n{procs.logs_of(run_dir)}") from exc
     finally:
         procs.stop_process(proc)
-    result["proxy_command"] = " ".join(how.cmds[0])
     return result
 
 

@@ -35,11 +35,21 @@ class Scenario:
     close: bool = False  # `Connection: close` on every request: a new connection each
     many: bool = False  # --many-conns connections instead of --connections
     headline: str = "requests_per_s"  # the figure of the summary table and charts
+    cpus: float | None = None  # each proxy held to this many CPUs per worker (cpucap)
 
+
+CAPPED_CPUS = 0.5  # the CPU budget of l7-capped: under a CPU, so that the proxy is the bottleneck
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("l7-small", "L7, 13 B body, keep-alive", "http", "wrk"),
     Scenario("l7-close", "L7, 13 B body, new connection per request", "http", "wrk", close=True),
+    Scenario(
+        "l7-capped",
+        f"L7, 13 B body, keep-alive, each proxy held to {CAPPED_CPUS:g} CPU per worker",
+        "http",
+        "wrk",
+        cpus=CAPPED_CPUS,
+    ),
     Scenario("l7-1m", "L7, 1 MiB body", "http", "wrk", path="/1m", headline="bytes_per_s"),
     Scenario("l4-small", "L4, 13 B body, keep-alive", "tcp", "wrk"),
     Scenario("l4-1m", "L4, 1 MiB body", "tcp", "wrk", path="/1m", headline="bytes_per_s"),
@@ -62,7 +72,7 @@ RATE_TOLERANCE = 0.05  # a latency run this far below the offered rate is "short
 
 def direct_cannot(scenario: Scenario) -> str | None:
     """Why "direct" (no proxy) has no figure for a scenario, or None."""
-    return NO_PROXY if scenario.kind == "idle" else None
+    return NO_PROXY if scenario.kind == "idle" or scenario.cpus else None
 
 
 @dataclass

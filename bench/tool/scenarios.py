@@ -45,7 +45,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("l7-close", "L7, 13 B body, new connection per request", "http", "wrk", close=True),
     Scenario(
         "l7-capped",
-        f"L7, 13 B body, keep-alive, each proxy held to {CAPPED_CPUS:g} CPU per worker",
+        f"L7, 13 B body, keep-alive, proxy at {CAPPED_CPUS:g} CPU",
         "http",
         "wrk",
         cpus=CAPPED_CPUS,

@@ -21,7 +21,7 @@ from bench.tool import contenders, machine, micro, procs, report, runner
 from bench.tool.backends import Backend, start_backend
 from bench.tool.contenders import Probe, Tools
 from bench.tool.procs import BenchError
-from bench.tool.scenarios import SCENARIOS, Settings
+from bench.tool.scenarios import CAPPED_CPUS, SCENARIOS, Settings
 
 MICRO = ("micro", "c-micro")
 # The contenders whose failure fails the run: the subject and the backend.
@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate",
         type=int,
         help="offered req/s of `latency` (default: half the slowest proxy's l7-small req/s)",
+    )
+    p.add_argument(
+        "--cap-cpus",
+        type=float,
+        default=CAPPED_CPUS,
+        help=f"CPUs per worker each proxy gets in l7-capped (default {CAPPED_CPUS:g})",
     )
     p.add_argument(
         "--retries",
@@ -159,6 +165,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             raise SystemExit(f"bench: {option} must be at least 1")
     if args.warmup < 0 or args.retries < 0 or (args.rate is not None and args.rate < 1):
         raise SystemExit("bench: --warmup and --retries must be >= 0, --rate >= 1")
+    if not 0.01 <= args.cap_cpus <= 1024:
+        raise SystemExit("bench: --cap-cpus must be between 0.01 and 1024")
     try:
         args.proxy_cpus, args.other_cpus = procs.parse_cpus(args.cpus)
     except ValueError as exc:
@@ -259,7 +267,7 @@ def make_settings(args: argparse.Namespace, tools: Tools) -> Settings:
     return Settings(
         wrk=tools.wrk, duration=args.duration, warmup=args.warmup,
         connections=args.connections, many_conns=args.many_conns,
-        idle_conns=args.idle_conns, settle=args.settle,
+        idle_conns=args.idle_conns, settle=args.settle, cap_cpus=args.cap_cpus,
     )  # fmt: skip
 
 

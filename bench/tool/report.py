@@ -263,7 +263,8 @@ def scenario_note(scenario: str, options: dict[str, Any]) -> str:
         "l7-close": "wrk sends `Connection: close` with every request, so every request comes "
         "on a new client connection.",
         "l7-capped": "As `l7-small`, but each proxy runs in a cgroup whose CFS quota "
-        f"allows it {CAPPED_CPUS:g} CPU per worker (bench/tool/cpucap.py), the same for every "
+        f"allows it {options.get('cap_cpus', CAPPED_CPUS):g} CPU per worker "
+        "(bench/tool/cpucap.py, `--cap-cpus`), the same for every "
         "proxy.  wrk and the backend keep the rest of the machine, so the proxy is the "
         "bottleneck and its requests/s are what it serves with that CPU.  Uncapped, on a "
         "machine this small, wrk and the backend share the CPUs with the proxy and a proxy "

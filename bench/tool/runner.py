@@ -48,7 +48,7 @@ def why_not(name: str, scenario: Scenario, tools: Tools) -> str | None:
     """Why contender name has no run in scenario, or None when it has."""
     if name == "direct":
         return direct_cannot(scenario)
-    if scenario.cpus and (why := cap_unusable()):
+    if scenario.capped and (why := cap_unusable()):
         return why
     return contenders.cannot(name, scenario.mode, tools)
 
@@ -94,9 +94,10 @@ def measure_contender(ctx: Context, name: str, scenario: Scenario, run_dir: Path
     how = contenders.launch(name, scenario.mode, target, ctx.tools)
     with contextlib.ExitStack() as stack:
         cgroup = None
-        if scenario.cpus:
+        if scenario.capped:
+            cpus = ctx.settings.cap_cpus * ctx.workers
             try:
-                cap = stack.enter_context(cpucap.capped(name, scenario.cpus * ctx.workers))
+                cap = stack.enter_context(cpucap.capped(name, cpus))
             except OSError as exc:
                 raise BenchError(f"no CPU cap for {name}: {exc}") from exc
             cgroup = cap.procs_file

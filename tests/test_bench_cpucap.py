@@ -5,28 +5,17 @@ more CPU than the cap allows."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from bench.tool import cli, cpucap, procs, report, runner
-from bench.tool.contenders import Tools
+from bench.tool import cpucap, procs, report
 from bench.tool.scenarios import BY_NAME as SCENARIOS
-from bench.tool.scenarios import CAPPED_CPUS, Settings, direct_cannot
+from bench.tool.scenarios import CAPPED_CPUS, direct_cannot
 
 CAPPED = SCENARIOS["l7-capped"]
-TOOLS = Tools(wrk="/usr/bin/wrk", nginx=None, haproxy="/usr/bin/haproxy", stream_module=None)
-
-
-class Quiet:
-    """A progress that keeps nothing."""
-
-    def start(self, description: str) -> None: ...
-    def advance(self) -> None: ...
-    def log(self, message: str) -> None: ...
 
 
 def fake_v2(root: Path, controllers: str = "cpuset cpu io memory pids") -> Path:
@@ -92,40 +81,6 @@ def test_the_capped_scenario_has_no_direct_run_and_says_why() -> None:
     note = report.scenario_note("l7-capped", {})
     assert "cgroup" in note and f"{CAPPED_CPUS:g} CPU per worker" in note
     assert "0.25 CPU per worker" in report.scenario_note("l7-capped", {"cap_cpus": 0.25})
-
-
-def test_cap_cpus_option() -> None:
-    args = cli.parse_args(["--cap-cpus", "0.25", "--workers", "2"])
-    assert cli.make_settings(args, TOOLS).cap_cpus == 0.25
-    assert cli.parse_args([]).cap_cpus == CAPPED_CPUS
-    with pytest.raises(SystemExit, match="--cap-cpus"):
-        cli.parse_args(["--cap-cpus", "0"])
-
-
-def test_a_capped_run_asks_for_the_budget_times_the_workers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    asked: list[float] = []
-
-    def no_cgroup(name: str, cpus: float) -> contextlib.AbstractContextManager[cpucap.Cap]:
-        asked.append(cpus)
-        raise OSError("read-only cgroupfs")
-
-    monkeypatch.setattr(cpucap, "capped", no_cgroup)
-    s = Settings("wrk", 1, 0, 50, 5000, 10, 0.1, cap_cpus=0.25)
-    ctx = runner.Context(TOOLS, (8001, 8002), tmp_path, 2, 20_000, None, s)
-    entry = runner.run_once(ctx, (1, CAPPED, "haproxy"), Quiet())
-    assert asked == [0.5]
-    assert entry["error"].startswith("no CPU cap for haproxy: read-only cgroupfs")
-
-
-def test_no_cgroup_means_no_capped_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    why = "no cgroup cpu controller under /nowhere"
-    monkeypatch.setattr(runner, "cap_unusable", lambda: why)
-    assert runner.why_not("haproxy", CAPPED, TOOLS) == why
-    assert runner.why_not("haproxy", SCENARIOS["l7-small"], TOOLS) is None
-    jobs = runner.plan(["fastlb", "haproxy"], [SCENARIOS["l7-small"], CAPPED], 1, TOOLS)
-    assert [(s.name, n) for _, s, n in jobs] == [("l7-small", "fastlb"), ("l7-small", "haproxy")]
 
 
 def test_this_machine_can_cap() -> None:

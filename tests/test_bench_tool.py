@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from bench.tool import cli, configs, contenders, micro, procs, report, runner, wrk
+from bench.tool import cli, configs, contenders, cpucap, micro, procs, report, runner, wrk
 from bench.tool.configs import Target
 from bench.tool.contenders import Probe, Tools
 from bench.tool.procs import BenchError
 from bench.tool.scenarios import BY_NAME as SCENARIOS
-from bench.tool.scenarios import Settings
+from bench.tool.scenarios import CAPPED_CPUS, Settings
 from fastlb.config import parse_config
 
 if sys.version_info >= (3, 11):
@@ -434,6 +434,42 @@ def test_run_jobs_records_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ctx = runner.Context(TOOLS, (8001, 8002), tmp_path, 1, 20_000, None, s)
     entries = runner.run_jobs(ctx, [(1, SCENARIOS["l7-small"], "haproxy")], QuietProgress())
     assert entries[0]["error"] == "haproxy exited with status 1" and "result" not in entries[0]
+
+
+def test_cap_cpus_option() -> None:
+    args = cli.parse_args(["--cap-cpus", "0.25", "--workers", "2"])
+    assert cli.make_settings(args, TOOLS).cap_cpus == 0.25
+    assert cli.parse_args([]).cap_cpus == CAPPED_CPUS
+    with pytest.raises(SystemExit, match="--cap-cpus"):
+        cli.parse_args(["--cap-cpus", "0"])
+
+
+def test_a_capped_run_asks_for_the_budget_times_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[float] = []
+
+    def no_cgroup(name: str, cpus: float) -> cpucap.Cap:
+        asked.append(cpus)
+        raise OSError("read-only cgroupfs")
+
+    monkeypatch.setattr(cpucap, "make", no_cgroup)
+    s = Settings("wrk", 1, 0, 50, 5000, 10, 0.1, cap_cpus=0.25)
+    ctx = runner.Context(TOOLS, (8001, 8002), tmp_path, 2, 20_000, None, s)
+    entry = runner.run_once(ctx, (1, SCENARIOS["l7-capped"], "haproxy"), QuietProgress())
+    assert asked == [0.5]
+    assert entry["error"].startswith("no CPU cap for haproxy: read-only cgroupfs")
+
+
+def test_no_cgroup_means_no_capped_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    why = "no cgroup cpu controller under /nowhere"
+    monkeypatch.setattr(runner, "cap_unusable", lambda: why)
+    assert runner.why_not("haproxy", SCENARIOS["l7-capped"], TOOLS) == why
+    assert runner.why_not("haproxy", SCENARIOS["l7-small"], TOOLS) is None
+    jobs = runner.plan(
+        ["fastlb", "haproxy"], [SCENARIOS["l7-small"], SCENARIOS["l7-capped"]], 1, TOOLS
+    )
+    assert [(s.name, n) for _, s, n in jobs] == [("l7-small", "fastlb"), ("l7-small", "haproxy")]
 
 
 # ---------------------------------------------------------------- options

@@ -64,10 +64,8 @@ def backend_commands(
     """The command(s) that run the backend: one NGINX with `workers`
     processes, or `workers` copies of the stand-in sharing the ports."""
     if nginx:
-        conf = write_backend_conf(run_dir, ports, nofile, workers)
-        return [
-            [nginx, "-e", str(run_dir / "backend.error.log"), "-p", str(run_dir), "-c", str(conf)]
-        ]
+        write_backend_conf(run_dir, ports, nofile, workers)
+        return [configs.nginx_argv(nginx, run_dir, "backend")]
     root = write_backend_files(run_dir)
     cmd = [sys.executable, str(STAND_IN), "--root", str(root)]
     for port in ports:

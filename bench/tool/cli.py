@@ -21,7 +21,7 @@ from bench.tool import contenders, machine, micro, procs, report, runner
 from bench.tool.backends import Backend, start_backend
 from bench.tool.contenders import Probe, Tools
 from bench.tool.procs import BenchError
-from bench.tool.scenarios import CAPPED_CPUS, SCENARIOS, Settings
+from bench.tool.scenarios import CAPPED_CPUS, SCENARIOS, Scenario, Settings
 
 MICRO = ("micro", "c-micro")
 # The contenders whose failure fails the run: the subject and the backend.
@@ -143,6 +143,11 @@ def _split(text: str, known: Sequence[str], what: str) -> list[str]:
     return [n for n in known if n in wanted]  # canonical order
 
 
+def macro_scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """The scenarios named in --scenarios that run contenders (not micro)."""
+    return [s for s in SCENARIOS if s.name in args.scenario_names]
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     args.preset = "quick" if args.quick else "full" if args.full else "default"
@@ -241,7 +246,7 @@ def prepare(args: argparse.Namespace) -> tuple[Tools, list[str], dict[str, Any]]
     """Tools and contenders found, what cannot run, the run's description."""
     info: dict[str, Any] = {"machine": machine.machine_info()}  # before pinning
     probe = Probe()
-    macro = [s for s in SCENARIOS if s.name in args.scenario_names]
+    macro = macro_scenarios(args)
     tools = contenders.find_tools(probe, need_wrk=bool(macro))
     info["missing"] = contenders.missing(args.names, tools, probe) if macro else {}
     for name, why in info["missing"].items():
@@ -280,7 +285,7 @@ def run_macro(
     workdir: Path,
 ) -> list[runner.Entry]:
     """The backend, then phase one (every scenario but latency), then latency."""
-    macro = [s for s in SCENARIOS if s.name in args.scenario_names]
+    macro = macro_scenarios(args)
     first = runner.plan(names, [s for s in macro if s.kind != "latency"], args.rounds, tools)
     latency = runner.plan(names, [s for s in macro if s.kind == "latency"], args.rounds, tools)
     settings = make_settings(args, tools)
@@ -376,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if info["nofile"] < 2 * args.many_conns + procs.FD_RESERVE:
         print(f"bench: warning: RLIMIT_NOFILE is only {info['nofile']}", file=sys.stderr)
     info["rate"], info["backend"] = {}, "not started"
-    macro = [s for s in SCENARIOS if s.name in args.scenario_names]
+    macro = macro_scenarios(args)
     jobs = runner.plan(names, macro, args.rounds, tools)
     total = len(jobs)
     minutes = runner.estimate_seconds(jobs, make_settings(args, tools)) / 60

@@ -72,6 +72,13 @@ def nginx_main(run_dir: Path, name: str, workers: int, nofile: int, load_module:
     )
 
 
+def nginx_argv(nginx: str, run_dir: Path, name: str) -> list[str]:
+    """The command that runs run_dir/NAME.conf, logging to run_dir/NAME.error.log
+    from its first line (before the config's error_log applies)."""
+    conf, error_log = run_dir / f"{name}.conf", run_dir / f"{name}.error.log"
+    return [nginx, "-e", str(error_log), "-p", str(run_dir), "-c", str(conf)]
+
+
 def nginx_temp_paths(run_dir: Path) -> str:
     temp = run_dir / "nginx-temp"
     return "".join(f"    {kind}_temp_path {temp / kind};\n" for kind in NGINX_TEMP_KINDS)

@@ -234,9 +234,8 @@ def _nginx(tools: Tools, t: Target, name: str, text: str) -> Launch:
     temp = t.run_dir / "nginx-temp"
     temp.mkdir(exist_ok=True)
     temp.chmod(0o777)  # workers may run as nobody and spool bodies here
-    conf = _write(t.run_dir / f"{name}.conf", text)
-    error_log = str(t.run_dir / f"{name}.error.log")
-    return Launch([[tools.nginx, "-e", error_log, "-p", str(t.run_dir), "-c", str(conf)]])
+    _write(t.run_dir / f"{name}.conf", text)
+    return Launch([configs.nginx_argv(tools.nginx, t.run_dir, name)])
 
 
 def launch(name: str, mode: Mode, t: Target, tools: Tools) -> Launch:

@@ -35,7 +35,6 @@ class Cap:
     """A cgroup made for one contender run."""
 
     path: Path
-    cpus: float
 
     @property
     def procs_file(self) -> Path:
@@ -55,11 +54,11 @@ def find(root: Path = CGROUP_ROOT) -> Hierarchy | str:
     return f"no cgroup cpu controller under {root} (cgroup v2 cpu.max or v1 cpu.cfs_quota_us)"
 
 
-def quota_us(cpus: float, period_us: int = PERIOD_US) -> int:
+def quota_us(cpus: float) -> int:
     """CPU time allowed per period for cpus CPUs (1 ms at least, as the kernel wants)."""
     if cpus <= 0:
         raise ValueError(f"a CPU budget must be positive, not {cpus}")
-    return max(1000, round(cpus * period_us))
+    return max(1000, round(cpus * PERIOD_US))
 
 
 def create(h: Hierarchy, name: str, cpus: float) -> Cap:
@@ -81,7 +80,7 @@ def create(h: Hierarchy, name: str, cpus: float) -> Cap:
     except OSError:
         path.rmdir()
         raise
-    return Cap(path, cpus)
+    return Cap(path)
 
 
 def remove(cap: Cap) -> None:
@@ -109,13 +108,19 @@ def usable(root: Path = CGROUP_ROOT) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def capped(name: str, cpus: float, root: Path = CGROUP_ROOT) -> Iterator[Cap]:
-    """A cgroup limited to cpus CPUs for the duration of the block."""
+def make(name: str, cpus: float, root: Path = CGROUP_ROOT) -> Cap:
+    """A new cgroup for contender name limited to cpus CPUs, in whichever
+    hierarchy find() gives.  OSError when there is none or it cannot be made."""
     h = find(root)
     if isinstance(h, str):
         raise OSError(h)
-    cap = create(h, f"fastlb-bench-{name}-{os.getpid()}", cpus)
+    return create(h, f"fastlb-bench-{name}-{os.getpid()}", cpus)
+
+
+@contextlib.contextmanager
+def capped(name: str, cpus: float, root: Path = CGROUP_ROOT) -> Iterator[Cap]:
+    """A cgroup limited to cpus CPUs for the duration of the block."""
+    cap = make(name, cpus, root)
     try:
         yield cap
     finally:

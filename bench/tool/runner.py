@@ -9,7 +9,7 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -92,18 +92,27 @@ def measure_contender(ctx: Context, name: str, scenario: Scenario, run_dir: Path
     port = procs.free_port()
     target = Target(run_dir, port, ctx.backend_ports, ctx.workers, ctx.nofile)
     how = contenders.launch(name, scenario.mode, target, ctx.tools)
-    with contextlib.ExitStack() as stack:
-        cgroup = None
-        if scenario.capped:
-            cpus = ctx.settings.cap_cpus * ctx.workers
-            try:
-                cap = stack.enter_context(cpucap.capped(name, cpus))
-            except OSError as exc:
-                raise BenchError(f"no CPU cap for {name}: {exc}") from exc
-            cgroup = cap.procs_file
+    with proxy_cgroup(ctx, name, scenario) as cgroup:
         result = run_started(ctx, name, scenario, run_dir, port, how, cgroup)
     result["proxy_command"] = " ".join(how.cmds[0])
     return result
+
+
+@contextlib.contextmanager
+def proxy_cgroup(ctx: Context, name: str, scenario: Scenario) -> Iterator[Path | None]:
+    """The cgroup.procs file of a cgroup holding the proxy to
+    settings.cap_cpus per worker in a capped scenario (None in the others)."""
+    if not scenario.capped:
+        yield None
+        return
+    try:
+        cap = cpucap.make(name, ctx.settings.cap_cpus * ctx.workers)
+    except OSError as exc:
+        raise BenchError(f"no CPU cap for {name}: {exc}") from exc
+    try:
+        yield cap.procs_file
+    finally:
+        cpucap.remove(cap)
 
 
 def run_started(

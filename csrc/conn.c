@@ -473,8 +473,8 @@ void flb_conn_run_waiters(struct flb_worker *w)
 	todo.prev->next = &todo;
 	flb_list_init(&w->waitq);
 	while (!flb_list_empty(&todo) &&
-	       (w->pipes.used < w->pipes.max_used || w->bufs.used < w->bufs.max_used ||
-	        w->bufs.reserved < w->bufs.max_used)) {
+	       (w->pipes.used < w->pipes.max_used ||
+	        w->bufs.used + w->bufs.reserved < w->bufs.max_used)) {
 		struct flb_conn *c = flb_container_of(todo.next, struct flb_conn, wnode);
 
 		flb_list_del(&c->wnode);

@@ -76,6 +76,7 @@ struct flb_worker {
 	struct flb_obj_pool conns;
 	struct flb_obj_pool h1s;           /* struct flb_h1 (http connections) */
 	struct flb_obj_pool ups;           /* struct flb_upconn */
+	struct flb_obj_pool sbufs;         /* FLB_SBUF_SIZE side buffers (http) */
 	struct flb_list upidle;            /* idle upstream connections */
 	struct flb_list updead;            /* closed this batch, to free */
 	uint64_t rid_seq;                  /* request ids made by this worker */

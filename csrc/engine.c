@@ -444,6 +444,7 @@ static void worker_cleanup(struct flb_worker *w)
 	flb_obj_pool_free(&w->conns);
 	flb_obj_pool_free(&w->h1s);
 	flb_obj_pool_free(&w->ups);
+	flb_obj_pool_free(&w->sbufs);
 }
 
 /* A worker thread: one epoll loop until stopped and drained.
@@ -613,6 +614,11 @@ struct flb_engine *flb_engine_new(const struct flb_engine_params *p, char *err, 
 		                  e->p.max_free_conns);
 		flb_obj_pool_init(&w->ups, sizeof(struct flb_upconn), e->p.max_conns,
 		                  e->p.max_free_conns);
+		/* At most three per http connection: a parked head or the log
+		 * copies, and the request kept for a retry. */
+		flb_obj_pool_init(&w->sbufs, FLB_SBUF_SIZE,
+		                  e->p.max_conns > UINT32_MAX / 3 ? UINT32_MAX : e->p.max_conns * 3,
+		                  e->p.max_free_bufs);
 		flb_list_init(&w->upidle);
 		flb_list_init(&w->updead);
 		flb_list_init(&w->live);

@@ -10,7 +10,7 @@
 #include "pool-t.h"
 #include "router.h"
 
-#define DEFAULT_POOL_IDLE_MS 60000u
+#define DEFAULT_POOL_IDLE_MS 4000u
 #define DEFAULT_POOL_MAX_IDLE 32u
 #define MAX_COOKIE_NAME 64u
 
@@ -215,7 +215,8 @@ void flb_http_bk_free(struct flb_http_bk *hb)
 
 /* Set a backend's http part (contract in h1conf.h). */
 int flb_http_bk_set(struct flb_http_bk *hb, int hkey, const char *hkey_name,
-                    const char *sticky, uint32_t pool_max_idle, uint32_t pool_idle_ms)
+                    const char *sticky, uint32_t pool_max_idle, uint32_t pool_idle_ms,
+                    int retry_unsafe)
 {
 	char *name = NULL, *st = NULL;
 
@@ -245,5 +246,6 @@ int flb_http_bk_set(struct flb_http_bk *hb, int hkey, const char *hkey_name,
 	hb->sticky_len = st ? (uint32_t)strlen(st) : 0;
 	hb->pool_max_idle = pool_max_idle;
 	hb->pool_idle_ms = pool_idle_ms ? pool_idle_ms : DEFAULT_POOL_IDLE_MS;
+	hb->retry_unsafe = retry_unsafe != 0;
 	return 0;
 }

@@ -34,7 +34,8 @@ void flb_http_lsn_free(struct flb_http_lsn *h);
  * hb: the backend's part (its old strings are freed).
  * Returns 0, -EINVAL (bad kind or name) or -ENOMEM. */
 int flb_http_bk_set(struct flb_http_bk *hb, int hkey, const char *hkey_name,
-                    const char *sticky, uint32_t pool_max_idle, uint32_t pool_idle_ms);
+                    const char *sticky, uint32_t pool_max_idle, uint32_t pool_idle_ms,
+                    int retry_unsafe);
 
 /* Fill a backend's http part with the defaults.  hb: the part. */
 void flb_http_bk_default(struct flb_http_bk *hb);

@@ -29,6 +29,7 @@
 #define FLB_H1_DEFAULT_MAX_HEAD  8192u   /* request head bytes; larger: 431 */
 #define FLB_H1_MAX_RESP_HEAD     16384u  /* response head bytes (one buffer); larger: 502 */
 #define FLB_H1_MAX_HEADERS       100     /* field lines per head; more: 431 / 502 */
+#define FLB_H1_MAX_INTERIM       32      /* 1xx responses passed on per request; more: 502 */
 
 /* What a hash balancer (maglev, ring) hashes in http mode. */
 enum flb_hkey_kind {
@@ -63,6 +64,8 @@ struct flb_http_settings {
 	uint32_t head_timeout_ms;      /* whole request head from its first byte; 0: none (408) */
 	uint32_t keepalive_timeout_ms; /* client idle between requests; 0: none */
 	uint32_t response_timeout_ms;  /* upstream response head after the request; 0: none (504) */
+	uint32_t body_timeout_ms;      /* between two reads of a request body; 0: none (408) */
+	uint32_t send_timeout_ms;      /* a client that does not read its response; 0: none */
 	uint32_t max_head;             /* request head bytes; 0: default; <= FLB_BUF_SIZE */
 	uint32_t rw_flags;             /* FLB_H1RW_* (h1rewrite-t.h) */
 	const char *request_id_header; /* NULL: "X-Request-Id" */
@@ -104,6 +107,7 @@ struct flb_http_bk {
 	uint32_t sticky_len;
 	uint32_t pool_max_idle;        /* idle upstream connections per worker and server */
 	uint32_t pool_idle_ms;         /* an idle upstream connection is closed after it */
+	uint8_t retry_unsafe;          /* resend non-idempotent requests too (RFC 9112 9.3.1) */
 };
 
 /* ---- per connection ----------------------------------------------------- */
@@ -183,11 +187,19 @@ struct flb_h1 {
 	uint8_t minor;                 /* client's HTTP minor version */
 	uint8_t rid_len;
 	uint8_t ip_len;
-	uint8_t resv;                  /* buffers reserved for this transaction */
+	uint8_t resv;                  /* 16 KiB buffers promised to it, not yet taken */
+	uint8_t ninterim;              /* 1xx responses of this request so far */
 	char rid[40];                  /* request id (the client's or ours) */
 	char ip[46];                   /* client address, text */
+	/* Side buffers (FLB_SBUF_SIZE, the worker's sbufs), so that a
+	 * connection waiting on a peer holds no 16 KiB buffer. */
+	char *park;                    /* a partial head (rq.len bytes) while rq.in is off */
+	char *rcopy;                   /* the request as sent, kept for a retry */
+	uint16_t rc_hlen, rc_blen;     /* its rewritten head and body lengths */
+	uint64_t rd_ms;                /* last progress reading the request body */
+	uint64_t wr_ms;                /* last progress writing the response */
 	/* Access log (only filled when the listener has one). */
-	struct flb_buf *lb;            /* copies of method, target, referer, user agent */
+	char *lb;                      /* side buffer: method, target, referer, user agent */
 	uint16_t loff[4], llen[4];     /* their slices in lb */
 	uint32_t hlen;                 /* request head bytes */
 	const char *up_addr;           /* server address of the last attempt */

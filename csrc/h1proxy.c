@@ -112,6 +112,7 @@ enum { RSS_NONE = 0, RSS_CONNECT, RSS_HEAD, RSS_BODY };
 #define H1F_SETCOOKIE  0x20000u /* add the sticky cookie to the response */
 #define H1F_STALE      0x40000u /* a stale pooled connection was replaced once */
 #define H1F_LOGGED     0x80000u /* the access-log line of this request is out */
+#define H1F_WROTE      0x100000u /* request bytes went to the current upstream */
 
 /* Bounds of the strings the access log keeps (see alog.h). */
 #define LOG_METHOD 32u
@@ -162,37 +163,84 @@ static inline int dead(const struct flb_conn *c)
 	return c->state == FLB_CS_DEAD;
 }
 
-/* Take a buffer from the worker's pool into *b (no-op if set), under the
- * connection's reservation when it holds one.  w: the worker; h: the
- * connection's state.  Returns 0, or -1 when none is available. */
-static int buf_take(struct flb_worker *w, const struct flb_h1 *h, struct flb_buf **b)
+/* ---- buffer accounting --------------------------------------------------
+ *
+ * A transaction holds 16 KiB buffers only while it moves bytes through
+ * them; what it keeps while it waits on a peer lives in small side buffers
+ * (FLB_SBUF_SIZE: a parked partial head, the log copies, the request kept
+ * for a retry), so a slow client or a slow upstream costs no 16 KiB buffer.
+ *
+ * No deadlock: a transaction holds "units" of the worker's buffer budget,
+ * the buffers it holds plus those promised to it (h->resv, see pool-t.h).
+ * It asks for its units all at once, when it holds no buffer (need()), and
+ * a buffer it gives back turns into a promise again, so it never waits for
+ * a buffer while holding one.  h1_trim gives back the promises it will not
+ * use: all of them once it holds no buffer (it waits on a peer), and those
+ * past need() as the transaction moves on.  The one exception is a
+ * pipelining client whose next head is already read: it keeps that buffer
+ * while it asks for the next request's units.  A shortage queues only the
+ * connections that need a buffer, first come first served (the worker's
+ * waitq). */
+
+/* Buffers a transaction may hold at once: rq.in, rq.hb, rs.in, rs.hb. */
+#define H1_UNITS 4u
+
+/* How many 16 KiB buffers the connection holds now.  h: its state. */
+static inline uint32_t held(const struct flb_h1 *h)
 {
-	if (*b != NULL)
+	return (uint32_t)(h->rq.in != NULL) + (h->rq.hb != NULL) + (h->rs.in != NULL) +
+	       (h->rs.hb != NULL);
+}
+
+/* How many buffers the transaction may hold at once from now on: one while
+ * a head is read, all four from the whole head until the final response
+ * head is out, then the response's buffer plus the request side's while it
+ * still streams (a body, a tunnel) or keeps pipelined bytes.  h: the
+ * state. */
+static uint32_t need(const struct flb_h1 *h)
+{
+	if (h->rqs == RQS_IDLE || h->rqs == RQS_HEAD)
+		return 1; /* the head's buffer; the rest comes with the whole head */
+	if (h->rss != RSS_BODY || h->rs.hb != NULL)
+		return H1_UNITS;
+	return 1u + (h->rqs == RQS_BODY ? 2u : (uint32_t)(h->rq.in != NULL));
+}
+
+/* Give back the promises the transaction will not use (see above).
+ * w: the worker; h: the state. */
+static void h1_trim(struct flb_worker *w, struct flb_h1 *h)
+{
+	uint32_t hd = held(h), n, want = 0;
+
+	if (h->resv == 0)
+		return;
+	if (hd) {
+		n = need(h);
+		want = n > hd ? n - hd : 0;
+	}
+	if (h->resv > want) {
+		flb_buf_unreserve(&w->bufs, h->resv - want);
+		h->resv = (uint8_t)want;
+	}
+}
+
+/* A whole request head is read (held in rq.in): get the promises of the
+ * transaction it starts.  This is the one wait that holds a buffer (the
+ * head's), and the head timer still runs during it.  w: the worker;
+ * h: the state.  Returns 0, or -1 when the budget has no room now. */
+static int h1_units(struct flb_worker *w, struct flb_h1 *h)
+{
+	uint32_t have = held(h) + h->resv;
+
+	if (have >= H1_UNITS)
 		return 0;
-	*b = h->resv ? flb_buf_get_reserved(&w->bufs) : flb_buf_get(&w->bufs);
-	if (*b == NULL)
+	if (flb_buf_reserve(&w->bufs, H1_UNITS - have) < 0)
 		return -1;
-	flb_ctr_add(&w->c.bufs_used, 1);
+	h->resv = (uint8_t)(h->resv + H1_UNITS - have);
 	return 0;
 }
 
-/* Reserve the buffers a whole transaction may need (see pool-t.h), unless
- * the connection holds a reservation already.  w, c: worker and connection.
- * Returns 0, or -1 when the worker's reservations are exhausted. */
-static int h1_reserve(struct flb_worker *w, struct flb_conn *c)
-{
-	struct flb_h1 *h = c->h1;
-	uint8_t n = c->lsn->http->alog != NULL ? 5 : 4; /* rq in+hb, rs in+hb, log */
-
-	if (h->resv)
-		return 0;
-	if (flb_buf_reserve(&w->bufs, n) < 0)
-		return -1;
-	h->resv = n;
-	return 0;
-}
-
-/* Cancel the connection's reservation.  w: worker; h: its state. */
+/* Give back every promise of the connection.  w: worker; h: its state. */
 static void h1_unreserve(struct flb_worker *w, struct flb_h1 *h)
 {
 	if (h->resv)
@@ -200,24 +248,59 @@ static void h1_unreserve(struct flb_worker *w, struct flb_h1 *h)
 	h->resv = 0;
 }
 
-/* Give back one unit of the connection's reservation: a buffer it will
- * not take again in this transaction.  w: worker; h: its state. */
-static void h1_unreserve_one(struct flb_worker *w, struct flb_h1 *h)
+/* Take a buffer from the worker's pool into *b (no-op if set), from the
+ * connection's promises; with none left, first ask for the units need()
+ * says, all at once.  w: the worker; h: the connection's state.
+ * Returns 0, or -1 when the budget has no room (the caller waits). */
+static int buf_take(struct flb_worker *w, struct flb_h1 *h, struct flb_buf **b)
 {
-	if (h->resv) {
-		flb_buf_unreserve(&w->bufs, 1);
-		h->resv--;
+	if (*b != NULL)
+		return 0;
+	if (h->resv == 0) {
+		uint32_t hd = held(h), n = need(h);
+		uint32_t ask = n > hd ? n - hd : 1;
+
+		if (flb_buf_reserve(&w->bufs, ask) < 0)
+			return -1;
+		h->resv = (uint8_t)ask;
 	}
+	*b = flb_buf_get_reserved(&w->bufs);
+	if (*b == NULL)
+		return -1;
+	h->resv--;
+	flb_ctr_add(&w->c.bufs_used, 1);
+	return 0;
 }
 
-/* Give *b back to the pool (no-op if NULL).  w: the worker. */
-static void buf_drop(struct flb_worker *w, struct flb_buf **b)
+/* Give *b back to the pool (no-op if NULL); its unit stays with the
+ * transaction as a promise (h1_trim decides).  w: worker; h: the state. */
+static void buf_drop(struct flb_worker *w, struct flb_h1 *h, struct flb_buf **b)
 {
 	if (*b == NULL)
 		return;
 	flb_buf_put(&w->bufs, *b);
 	*b = NULL;
+	w->bufs.reserved++;
+	h->resv++;
 	flb_ctr_add(&w->c.bufs_used, (uint64_t)-1);
+}
+
+/* Take a side buffer (FLB_SBUF_SIZE bytes, contents undefined) into *p
+ * (no-op if set).  Returns 0, or -1 when none is available. */
+static int sbuf_take(struct flb_worker *w, char **p)
+{
+	if (*p == NULL)
+		*p = flb_obj_take(&w->sbufs);
+	return *p != NULL ? 0 : -1;
+}
+
+/* Give a side buffer back (no-op if NULL).  w: the worker. */
+static void sbuf_drop(struct flb_worker *w, char **p)
+{
+	if (*p == NULL)
+		return;
+	flb_obj_put(&w->sbufs, *p);
+	*p = NULL;
 }
 
 /* Release a side's pipe (discarded if it still holds bytes). */
@@ -234,11 +317,12 @@ static void pipe_drop(struct flb_worker *w, struct flb_h1_side *sd)
 	flb_ctr_add(&w->c.pipes_used, (uint64_t)-1);
 }
 
-/* Release everything a side holds and zero it.  w: worker; sd: the side. */
-static void side_clear(struct flb_worker *w, struct flb_h1_side *sd)
+/* Release everything a side holds and zero it.  w: worker; h: the state;
+ * sd: the side. */
+static void side_clear(struct flb_worker *w, struct flb_h1 *h, struct flb_h1_side *sd)
 {
-	buf_drop(w, &sd->in);
-	buf_drop(w, &sd->hb);
+	buf_drop(w, h, &sd->in);
+	buf_drop(w, h, &sd->hb);
 	pipe_drop(w, sd);
 	memset(sd, 0, sizeof(*sd));
 }
@@ -356,6 +440,49 @@ static int arm(struct flb_worker *w, struct flb_conn *c, uint32_t ms)
 	return 0;
 }
 
+/* The deadline of a transaction that moves bytes: idle_timeout since any
+ * progress, request_body_timeout since the last read of a request body
+ * that the client owes, send_timeout since the last write of a response
+ * that the client does not read.  w, c: worker and connection.
+ * Returns the deadline (monotonic ms), or 0 for none. */
+static uint64_t io_deadline(const struct flb_worker *w, const struct flb_conn *c)
+{
+	const struct flb_h1 *h = c->h1;
+	const struct flb_http_settings *set = &hl(c)->set;
+	uint64_t d = c->lsn->idle_timeout_ms ? c->last_ms + c->lsn->idle_timeout_ms : 0;
+
+	(void)w;
+	if (set->body_timeout_ms && h->rqs == RQS_BODY && !(h->fl & H1F_TUNNEL) &&
+	    !h->rq.body.done && !side_pending(&h->rq)) {
+		uint64_t t = h->rd_ms + set->body_timeout_ms;
+
+		if (d == 0 || t < d)
+			d = t;
+	}
+	if (set->send_timeout_ms && h->rss == RSS_BODY && side_pending(&h->rs)) {
+		uint64_t t = h->wr_ms + set->send_timeout_ms;
+
+		if (d == 0 || t < d)
+			d = t;
+	}
+	return d;
+}
+
+/* Arm the connection timer for a transaction that moves bytes: the
+ * shortest of its io timeouts from now (h1_timeout works out which one
+ * fired).  Returns 0, or -1 when the connection was closed. */
+static int arm_io(struct flb_worker *w, struct flb_conn *c)
+{
+	const struct flb_http_settings *set = &hl(c)->set;
+	uint32_t ms = c->lsn->idle_timeout_ms;
+
+	if (set->body_timeout_ms && (ms == 0 || set->body_timeout_ms < ms))
+		ms = set->body_timeout_ms;
+	if (set->send_timeout_ms && (ms == 0 || set->send_timeout_ms < ms))
+		ms = set->send_timeout_ms;
+	return arm(w, c, ms);
+}
+
 /* Queue the connection until a buffer or pipe is free (h1_resume). */
 static void wait_res(struct flb_worker *w, struct flb_conn *c)
 {
@@ -452,17 +579,50 @@ static void up_pool_put(struct flb_worker *w, struct flb_conn *c)
 		up_close(w, flb_container_of(sl->idle.next, struct flb_upconn, node), 0);
 }
 
-/* Take the most recently pooled idle connection to a server, for c.
- * Returns it (owned by c), or NULL when the pool is empty. */
+/* Whether an idle upstream connection is clean: nothing waits on it, not
+ * even a FIN (one non-blocking MSG_PEEK).  up: the connection.
+ * Returns 1 when clean, 0 on a FIN or an error, -1 when bytes wait. */
+static int up_clean(const struct flb_upconn *up)
+{
+	char b;
+	ssize_t n;
+
+	do
+		n = recv(up->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 1;
+	return n > 0 ? -1 : 0;
+}
+
+/* Close an idle upstream connection that is not clean (see up_clean),
+ * counting it when bytes nobody asked for were waiting.  w: the worker;
+ * up: an idle connection. */
+static void up_check_close(struct flb_worker *w, struct flb_upconn *up)
+{
+	if (up_clean(up) < 0)
+		flb_ctr_add(&up->sh->slots[w->id].c.dirty_closes, 1);
+	up_close(w, up, 0);
+}
+
+/* Take the most recently pooled idle connection to a server, for c, that
+ * is still clean (up_clean: a connection with bytes waiting or closed by
+ * the server is closed here, never reused).
+ * Returns it (owned by c), or NULL when the pool has none. */
 static struct flb_upconn *up_pool_take(struct flb_worker *w, struct flb_conn *c,
                                        const struct flb_server *sv)
 {
 	struct flb_srv_slot *sl = &sv->sh->slots[w->id];
 	struct flb_upconn *up;
 
-	if (flb_list_empty(&sl->idle))
-		return NULL;
-	up = flb_container_of(sl->idle.prev, struct flb_upconn, node);
+	for (;;) {
+		if (flb_list_empty(&sl->idle))
+			return NULL;
+		up = flb_container_of(sl->idle.prev, struct flb_upconn, node);
+		if (up_clean(up) > 0)
+			break;
+		up_check_close(w, up);
+	}
 	flb_list_del(&up->node);
 	flb_list_del(&up->wnode);
 	flb_list_init(&up->node);
@@ -561,6 +721,7 @@ static int h1_update(struct flb_worker *w, struct flb_conn *c)
 	struct flb_h1 *h = c->h1;
 	uint32_t want = 0;
 
+	h1_trim(w, h);
 	if (client_reading(h))
 		h->fl &= ~H1F_NOIN;
 	if (!(h->fl & (H1F_NOIN | H1F_WAITRES)) && !h->rq.eof)
@@ -591,6 +752,19 @@ fail:
 }
 
 /* ---- moving bytes ------------------------------------------------------ */
+
+/* Note that bytes went out in direction d (0: to the server, 1: to the
+ * client): the clocks of request_body_timeout and send_timeout restart.
+ * w: the worker; h: the state. */
+static inline void progress(struct flb_worker *w, struct flb_h1 *h, int d)
+{
+	if (d == 0) {
+		h->fl |= H1F_WROTE;
+		h->rd_ms = w->now_ms; /* the client is waited for from now on */
+	} else {
+		h->wr_ms = w->now_ms;
+	}
+}
 
 /* Move one side's bytes: its head and buffered body (one sendmsg), its
  * pipe, then read more from src (up to PUMP_ROUNDS reads) and send it,
@@ -634,6 +808,7 @@ static int side_pump(struct flb_worker *w, struct flb_conn *c, struct flb_h1_sid
 				return SP_ERR_OUT;
 			}
 			account(w, c, d, (uint64_t)n);
+			progress(w, c->h1, d);
 			if ((size_t)n >= hn) {
 				sd->hpos = sd->hlen;
 				n -= (ssize_t)hn;
@@ -656,6 +831,7 @@ static int side_pump(struct flb_worker *w, struct flb_conn *c, struct flb_h1_sid
 				return SP_ERR_OUT;
 			}
 			account(w, c, d, (uint64_t)n);
+			progress(w, c->h1, d);
 			sd->ppend -= (uint32_t)n;
 			if (sd->ppend)
 				return SP_WAIT;
@@ -694,6 +870,10 @@ static int side_pump(struct flb_worker *w, struct flb_conn *c, struct flb_h1_sid
 					if (n < SPLICE_MIN)
 						sd->bulk = 0;
 					c->last_ms = w->now_ms;
+					if (d == 0)
+						c->h1->rd_ms = w->now_ms;
+					else
+						c->h1->wr_ms = w->now_ms;
 					continue;
 				}
 				if (n == 0) {
@@ -717,14 +897,24 @@ static int side_pump(struct flb_worker *w, struct flb_conn *c, struct flb_h1_sid
 		{
 			size_t space = FLB_BUF_SIZE - sd->len;
 
-			if (sd->body.kind == FLB_BODY_LENGTH && sd->body.left < space)
+			/* A request body is read no further than its end (what
+			 * follows is the next request, left in the kernel until
+			 * then).  A response is read whole: bytes past its end
+			 * are the server's mistake, found by txn_end. */
+			if (d == 0 && sd->body.kind == FLB_BODY_LENGTH && sd->body.left < space)
 				space = (size_t)sd->body.left;
+			if (space == 0)
+				return SP_BADBODY; /* never a zero-length read (taken for EOF) */
 			n = recv(src, sd->in->data + sd->len, space, MSG_DONTWAIT);
 			if (n > 0) {
 				if (body_feed(sd, sd->len, (size_t)n) < 0)
 					return SP_BADBODY;
 				sd->bulk = (size_t)n == space && sd->body.kind != FLB_BODY_CHUNKED;
 				c->last_ms = w->now_ms;
+				if (d == 0)
+					c->h1->rd_ms = w->now_ms;
+				else
+					c->h1->wr_ms = w->now_ms; /* nothing was pending */
 				continue;
 			}
 		}
@@ -735,8 +925,10 @@ static int side_pump(struct flb_worker *w, struct flb_conn *c, struct flb_h1_sid
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN) {
-			if (sd->pos == sd->len)
-				buf_drop(w, &sd->in);
+			if (sd->pos == sd->len) {
+				buf_drop(w, c->h1, &sd->in);
+				sd->pos = sd->len = 0;
+			}
 			return SP_WAIT;
 		}
 		return SP_ERR_IN;
@@ -759,7 +951,7 @@ static void log_keep(struct flb_h1 *h, int k, const char *p, uint32_t n, uint32_
 {
 	if (n > max)
 		n = max;
-	memcpy(h->lb->data + *at, p, n);
+	memcpy(h->lb + *at, p, n);
 	h->loff[k] = (uint16_t)*at;
 	h->llen[k] = (uint16_t)n;
 	*at += n;
@@ -774,7 +966,9 @@ static void log_copy(struct flb_worker *w, struct flb_conn *c, const struct flb_
 	uint32_t at = 0, n = 0;
 	const char *v;
 
-	if (hl(c)->alog == NULL || buf_take(w, h, &h->lb) < 0)
+	_Static_assert(LOG_METHOD + LOG_TARGET + LOG_REFERER + LOG_UA <= FLB_SBUF_SIZE,
+	               "the log copies fit a side buffer");
+	if (hl(c)->alog == NULL || sbuf_take(w, &h->lb) < 0)
 		return;
 	log_keep(h, 0, msg->method, msg->method_len, LOG_METHOD, &at);
 	log_keep(h, 1, msg->target, msg->target_len, LOG_TARGET, &at);
@@ -790,7 +984,7 @@ static struct flb_alog_str log_str(const struct flb_h1 *h, int k)
 	struct flb_alog_str s = { "", 0 };
 
 	if (h->lb != NULL) {
-		s.ptr = h->lb->data + h->loff[k];
+		s.ptr = h->lb + h->loff[k];
 		s.len = h->llen[k];
 	}
 	return s;
@@ -869,7 +1063,9 @@ static void linger_start(struct flb_worker *w, struct flb_conn *c)
 	shutdown(c->fd[0], SHUT_WR);
 	h->rqs = RQS_LINGER;
 	h->rq.body.seen = 0;
-	side_clear(w, &h->rs);
+	side_clear(w, h, &h->rs);
+	side_clear(w, h, &h->rq);
+	sbuf_drop(w, &h->rcopy);
 	if (arm(w, c, LINGER_MS) == 0)
 		h1_update(w, c);
 }
@@ -932,26 +1128,27 @@ static void next_request(struct flb_worker *w, struct flb_conn *c)
 	struct flb_h1_side *rq = &h->rq;
 	uint32_t left = rq->len - rq->pos - rq->avail;
 
-	buf_drop(w, &rq->hb);
+	buf_drop(w, h, &rq->hb);
 	pipe_drop(w, rq);
 	if (left && rq->in) {
 		memmove(rq->in->data, rq->in->data + rq->len - left, left);
 		rq->len = left;
 	} else {
-		buf_drop(w, &rq->in);
+		buf_drop(w, h, &rq->in);
 		rq->len = 0;
 	}
 	rq->pos = rq->avail = rq->hpos = rq->hlen = 0;
 	rq->eof = rq->shut = rq->bulk = 0;
 	memset(&rq->body, 0, sizeof(rq->body));
-	side_clear(w, &h->rs);
-	h1_unreserve(w, h);
+	side_clear(w, h, &h->rs);
+	sbuf_drop(w, &h->rcopy);
 	h->rt = NULL;
 	h->last_len = 0;
 	h->fl = 0;
 	h->status = 0;
 	h->rid_len = 0;
-	buf_drop(w, &h->lb);
+	h->ninterim = 0;
+	sbuf_drop(w, &h->lb);
 	h->hlen = 0;
 	h->up_addr = NULL;
 	h->t_sent_us = h->t_head_us = 0;
@@ -974,6 +1171,7 @@ static void next_request(struct flb_worker *w, struct flb_conn *c)
 		return;
 	}
 	h->rqs = RQS_IDLE;
+	h1_unreserve(w, h);
 	if (arm(w, c, hl(c)->set.keepalive_timeout_ms) == 0)
 		h1_update(w, c);
 }
@@ -1005,6 +1203,10 @@ static void txn_end(struct flb_worker *w, struct flb_conn *c)
 	if (h->t_req_us)
 		flb_hist_add(&flb_conn_lsn_ctr(w, c)->duration, flb_now_us() - h->t_req_us);
 	if (h->up != NULL) {
+		/* Pooled only when provably clean: no byte past the response
+		 * (bytes still in the kernel are looked for when it is taken). */
+		if (h->rs.pos + h->rs.avail != h->rs.len && c->srv != FLB_NO_SRV)
+			flb_ctr_add(&flb_srv_ctr_of(w, flb_conn_srv(c))->dirty_closes, 1);
 		if ((h->fl & H1F_UP_KA) && h->rqs == RQS_DONE && h->rs.pos == h->rs.len &&
 		    h->rs.ppend == 0)
 			up_pool_put(w, c);
@@ -1066,7 +1268,8 @@ static void send_error(struct flb_worker *w, struct flb_conn *c, int status)
 		h->rqs = RQS_DONE; /* read whole, only not sent */
 	if (h->rqs != RQS_DONE || status == 400 || status == 408 || status == 431)
 		h->fl |= H1F_CLOSE;
-	side_clear(w, rs);
+	side_clear(w, h, rs);
+	sbuf_drop(w, &h->rcopy);
 	if (buf_take(w, h, &rs->hb) < 0) {
 		flb_conn_close(w, c, 1);
 		return;
@@ -1088,7 +1291,7 @@ static void send_error(struct flb_worker *w, struct flb_conn *c, int status)
 	h->fl |= H1F_LOCAL | H1F_SENT;
 	h->fl &= ~(H1F_INTERIM | H1F_TUNNEL);
 	h->rss = RSS_BODY;
-	if (arm(w, c, c->lsn->idle_timeout_ms) < 0)
+	if (arm_io(w, c) < 0)
 		return;
 	switch (side_pump(w, c, rs, -1, c->fd[0], 1)) {
 	case SP_DONE:
@@ -1293,6 +1496,77 @@ static void request_id(struct flb_worker *w, struct flb_h1 *h, const struct flb_
 	make_rid(w, h);
 }
 
+/* RFC 9112 3.2.2: an absolute-form target ("http://authority/path?q")
+ * names the host, and its authority replaces Host, so that routing, the
+ * Host and X-Forwarded-Host sent on, the hash keys and the log all see one
+ * value; the request goes on in origin form.  The head is edited where it
+ * lies (rq.in, which is never sent as it is): the authority moves over the
+ * scheme, and a '/' goes in front of a bare query.  msg: the parsed head
+ * (its target and Host slices change; a Host line is added when there was
+ * none).  Returns 0, or -1 when the target cannot be used (400): userinfo,
+ * or an empty host. */
+static int absolute_form(struct flb_http_msg *msg)
+{
+	char *t = (char *)msg->target; /* a slice of rq.in */
+	size_t n = msg->target_len, skip, i, alen, plen;
+	struct flb_http_header *hd;
+
+	if (n >= 7 && flb_ascii_ieq(t, "http://", 7))
+		skip = 7;
+	else if (n >= 8 && flb_ascii_ieq(t, "https://", 8))
+		skip = 8;
+	else
+		return 0;
+	for (i = skip; i < n && t[i] != '/' && t[i] != '?'; i++)
+		if (t[i] == '@')
+			return -1; /* RFC 9110 4.2.4: userinfo is an error */
+	alen = i - skip;
+	if (alen == 0)
+		return -1;
+	memmove(t, t + skip, alen);
+	plen = n - i;
+	if (plen == 0 || t[i] == '?') {
+		memmove(t + alen + 1, t + i, plen);
+		t[alen] = '/';
+		plen++;
+		i = alen;
+	}
+	msg->target = t + i;
+	msg->target_len = (uint32_t)plen;
+	if (msg->host_index < 0) {
+		if (msg->num_headers >= FLB_H1_MAX_HEADERS)
+			return -1;
+		msg->host_index = (int)msg->num_headers++;
+		hd = &msg->headers[msg->host_index];
+		hd->name = "Host";
+		hd->name_len = 4;
+	}
+	hd = &msg->headers[msg->host_index];
+	hd->value = t;
+	hd->value_len = (uint32_t)alen;
+	return 0;
+}
+
+/* Whether a request's Transfer-Encoding is the one coding fastlb
+ * implements: a single "chunked" (any case), no parameters, no other
+ * coding.  Anything else gets 501, as HAProxy answers, rather than being
+ * passed to a server that may read it another way.  msg: a head with
+ * FLB_HTTP_F_HAS_TE. */
+static int te_chunked_only(const struct flb_http_msg *msg)
+{
+	int lines = 0;
+
+	for (size_t i = 0; i < msg->num_headers; i++) {
+		const struct flb_http_header *hd = &msg->headers[i];
+
+		if (hd->name_len != 17 || !flb_ascii_ieq(hd->name, "transfer-encoding", 17))
+			continue;
+		if (++lines > 1 || hd->value_len != 7 || !flb_ascii_ieq(hd->value, "chunked", 7))
+			return 0;
+	}
+	return lines == 1;
+}
+
 /* A request head is parsed (hlen bytes of rq.in): route it, check it,
  * rewrite it and find an upstream.  w, c: worker and connection. */
 static void on_request(struct flb_worker *w, struct flb_conn *c, struct flb_http_msg *msg,
@@ -1314,6 +1588,12 @@ static void on_request(struct flb_worker *w, struct flb_conn *c, struct flb_http
 		h->fl |= H1F_HEADREQ;
 	if (idempotent(msg->method, msg->method_len))
 		h->fl |= H1F_IDEMP;
+	if (absolute_form(msg) < 0) {
+		rq->pos = hlen;
+		h->rqs = RQS_BODY;
+		send_error(w, c, 400);
+		return;
+	}
 	rr.route = -1;
 	if (H->router != NULL && flb_router_match(H->router, msg, &rr) >= 0)
 		rt = &H->routes[rr.route];
@@ -1334,6 +1614,10 @@ static void on_request(struct flb_worker *w, struct flb_conn *c, struct flb_http
 	h->rqs = RQS_BODY;
 	if (msg->method_len == 7 && memcmp(msg->method, "CONNECT", 7) == 0) {
 		send_error(w, c, 405);
+		return;
+	}
+	if ((msg->flags & FLB_HTTP_F_HAS_TE) && !te_chunked_only(msg)) {
+		send_error(w, c, 501);
 		return;
 	}
 	if (rt->backend == FLB_NO_BK) {
@@ -1405,6 +1689,10 @@ static ssize_t head_recv(struct flb_h1_side *sd, int fd)
 {
 	ssize_t n;
 
+	if (sd->len >= FLB_BUF_SIZE) {
+		errno = ENOBUFS; /* never a zero-length read (taken for EOF) */
+		return -1;
+	}
 	do
 		n = recv(fd, sd->in->data + sd->len, FLB_BUF_SIZE - sd->len, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
@@ -1422,6 +1710,37 @@ static inline void msg_init(struct flb_http_msg *msg, struct flb_http_header *hd
 	msg->num_headers = FLB_H1_MAX_HEADERS;
 }
 
+/* A head read blocked: a partial head of a side buffer's size or less
+ * moves there (parked), so a slow client holds no 16 KiB buffer; an empty
+ * buffer goes back.  w: the worker; h: the state. */
+static void head_park(struct flb_worker *w, struct flb_h1 *h)
+{
+	struct flb_h1_side *rq = &h->rq;
+
+	if (rq->len > FLB_SBUF_SIZE || (rq->len > 0 && sbuf_take(w, &h->park) < 0))
+		return;
+	if (rq->len)
+		memcpy(h->park, rq->in->data, rq->len);
+	buf_drop(w, h, &rq->in);
+}
+
+/* Attach rq.in for a head read, with the parked bytes back in it.
+ * w: the worker; h: the state.  Returns 0, or -1 when no buffer is free. */
+static int head_unpark(struct flb_worker *w, struct flb_h1 *h)
+{
+	struct flb_h1_side *rq = &h->rq;
+
+	if (rq->in != NULL)
+		return 0;
+	if (buf_take(w, h, &rq->in) < 0)
+		return -1;
+	if (h->park != NULL) {
+		memcpy(rq->in->data, h->park, rq->len);
+		sbuf_drop(w, &h->park);
+	}
+	return 0;
+}
+
 /* Read (when recv_first) and parse the request head in rq.in.
  * w, c: worker and connection in RQS_IDLE or RQS_HEAD. */
 static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
@@ -1433,7 +1752,7 @@ static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 	struct flb_http_msg msg;
 	int rc;
 
-	if (h1_reserve(w, c) < 0 || buf_take(w, h, &rq->in) < 0) {
+	if (head_unpark(w, h) < 0) {
 		wait_res(w, c);
 		h1_update(w, c);
 		return;
@@ -1443,11 +1762,13 @@ static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 			ssize_t n = head_recv(rq, c->fd[0]);
 
 			if (n < 0 && errno == EAGAIN) {
-				if (rq->len == 0) {
-					buf_drop(w, &rq->in);
-					h1_unreserve(w, h);
-				}
+				head_park(w, h);
 				h1_update(w, c);
+				return;
+			}
+			if (n < 0 && errno == ENOBUFS) {
+				h->rqs = RQS_BODY;
+				send_error(w, c, 431);
 				return;
 			}
 			if (n <= 0) {
@@ -1476,6 +1797,11 @@ static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 			flb_ctr_add(&flb_conn_lsn_ctr(w, c)->requests, 1);
 		}
 		if (rc > 0) {
+			if (h1_units(w, h) < 0) {
+				wait_res(w, c);
+				h1_update(w, c);
+				return;
+			}
 			arm(w, c, 0);
 			on_request(w, c, &msg, (uint32_t)rc);
 			return;
@@ -1500,6 +1826,57 @@ static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
  * state took over (the caller must not touch it further). */
 static int req_pump(struct flb_worker *w, struct flb_conn *c);
 
+/* The request is sent whole and its response not begun: keep what a retry
+ * needs (the rewritten head and the body as first sent) in a side buffer
+ * and let its 16 KiB buffers go, so that a long wait (a long poll) holds
+ * none.  With pipelined bytes behind the request, or more than a side
+ * buffer holds, the buffers stay.  w: the worker; h: the state. */
+static void replay_park(struct flb_worker *w, struct flb_h1 *h)
+{
+	struct flb_h1_side *rq = &h->rq;
+	uint32_t hlen = rq->hlen, blen = h->replay_avail;
+
+	if (!(h->fl & H1F_REPLAY) || h->rcopy != NULL || rq->hb == NULL || rq->len != rq->pos ||
+	    (blen && rq->in == NULL) || hlen + blen > FLB_SBUF_SIZE || sbuf_take(w, &h->rcopy) < 0)
+		return;
+	memcpy(h->rcopy, rq->hb->data, hlen);
+	if (blen)
+		memcpy(h->rcopy + hlen, rq->in->data + h->replay_pos, blen);
+	h->rc_hlen = (uint16_t)hlen;
+	h->rc_blen = (uint16_t)blen;
+	buf_drop(w, h, &rq->hb);
+	buf_drop(w, h, &rq->in);
+	rq->hpos = rq->hlen = rq->pos = rq->len = rq->avail = 0;
+}
+
+/* Make the request sendable again from its start, from its buffers or
+ * from the side copy replay_park made.  w: the worker; h: the state.
+ * Returns 0, or -1 when no buffer is available. */
+static int replay_restore(struct flb_worker *w, struct flb_h1 *h)
+{
+	struct flb_h1_side *rq = &h->rq;
+
+	if (h->rcopy == NULL) {
+		rq->hpos = 0;
+		rq->pos = h->replay_pos;
+		rq->avail = h->replay_avail;
+		return 0;
+	}
+	if (buf_take(w, h, &rq->hb) < 0 || (h->rc_blen && buf_take(w, h, &rq->in) < 0))
+		return -1;
+	memcpy(rq->hb->data, h->rcopy, h->rc_hlen);
+	rq->hpos = 0;
+	rq->hlen = h->rc_hlen;
+	if (h->rc_blen)
+		memcpy(rq->in->data, h->rcopy + h->rc_hlen, h->rc_blen);
+	rq->pos = 0;
+	rq->len = rq->avail = h->rc_blen;
+	h->replay_pos = 0;
+	h->replay_avail = h->rc_blen;
+	sbuf_drop(w, &h->rcopy);
+	return 0;
+}
+
 /* The upstream failed before any response byte (write error, reset or
  * close): resend a replayable request on another connection, or 502. */
 static void up_failed(struct flb_worker *w, struct flb_conn *c)
@@ -1509,18 +1886,21 @@ static void up_failed(struct flb_worker *w, struct flb_conn *c)
 	int rc;
 
 	up_drop(w, c, 1);
+	/* RFC 9112 9.3.1: a request that reached a connection is sent again
+	 * only if it is idempotent, or its backend allows it. */
 	if (!(h->fl & H1F_REPLAY) || (h->fl & H1F_RESP_BYTES) ||
-	    !(reused || (h->fl & H1F_IDEMP))) {
+	    ((h->fl & H1F_WROTE) && !(h->fl & H1F_IDEMP) && !flb_conn_bk(c)->http.retry_unsafe)) {
 		send_error(w, c, 502);
 		return;
 	}
-	h->rq.hpos = 0;
-	h->rq.pos = h->replay_pos;
-	h->rq.avail = h->replay_avail;
+	side_clear(w, h, &h->rs);
+	if (replay_restore(w, h) < 0) {
+		send_error(w, c, 503);
+		return;
+	}
 	h->rqs = RQS_BODY;
-	side_clear(w, &h->rs);
 	h->rss = RSS_NONE;
-	h->fl &= ~(H1F_REUSED | H1F_UP_KA | H1F_UPNOIN);
+	h->fl &= ~(H1F_REUSED | H1F_UP_KA | H1F_UPNOIN | H1F_WROTE);
 	flb_ctr_add(&w->c.retries, 1);
 	flb_ctr_add(&flb_conn_lsn_ctr(w, c)->retries, 1);
 	if (reused && !(h->fl & H1F_STALE) && c->srv != FLB_NO_SRV) {
@@ -1568,7 +1948,8 @@ static void up_ready(struct flb_worker *w, struct flb_conn *c)
 	flb_ctr_add(&sc->requests, 1);
 	if (h->fl & H1F_REUSED)
 		flb_ctr_add(&sc->reuses, 1);
-	if (arm(w, c, c->lsn->idle_timeout_ms) < 0)
+	h->rd_ms = w->now_ms;
+	if (arm_io(w, c) < 0)
 		return;
 	if (req_pump(w, c) < 0)
 		return;
@@ -1584,6 +1965,11 @@ static int req_pump(struct flb_worker *w, struct flb_conn *c)
 	if (h->up == NULL || h->rss == RSS_CONNECT || h->rqs != RQS_BODY)
 		return 0;
 	rc = side_pump(w, c, &h->rq, src, h->up->fd, 0);
+	if (h->rq.hb != NULL && h->rq.hpos == h->rq.hlen && !(h->fl & H1F_REPLAY)) {
+		/* The head is out and will not be sent again: its buffer goes. */
+		buf_drop(w, h, &h->rq.hb);
+		h->rq.hpos = h->rq.hlen = 0;
+	}
 	switch (rc) {
 	case SP_DONE:
 		if (h->fl & H1F_TUNNEL) {
@@ -1602,6 +1988,7 @@ static int req_pump(struct flb_worker *w, struct flb_conn *c)
 		if (h->rss == RSS_HEAD) {
 			const struct flb_http_route *rt = h->rt;
 
+			replay_park(w, h);
 			return arm(w, c, rt->response_timeout_ms ? rt->response_timeout_ms
 			                                         : hl(c)->set.response_timeout_ms);
 		}
@@ -1786,6 +2173,23 @@ static void up_connected(struct flb_worker *w, struct flb_conn *c, uint32_t even
 
 /* ---- the response ------------------------------------------------------ */
 
+/* Drop a passed-on 1xx head from rs.in: what follows it moves to the
+ * front (the buffer goes back when nothing does).  w: the worker; h: the
+ * state.  Returns nonzero when bytes of the next head are there. */
+static int interim_shift(struct flb_worker *w, struct flb_h1 *h)
+{
+	struct flb_h1_side *rs = &h->rs;
+	uint32_t left = rs->len - rs->pos;
+
+	if (left && rs->pos)
+		memmove(rs->in->data, rs->in->data + rs->pos, left);
+	rs->pos = rs->avail = 0;
+	rs->len = left;
+	if (left == 0)
+		buf_drop(w, h, &rs->in);
+	return left != 0;
+}
+
 /* Pump the response side to the client and finish the transaction when it
  * is complete.  Returns 0, or -1 when the connection changed state or is
  * gone. */
@@ -1801,19 +2205,20 @@ static int resp_pump(struct flb_worker *w, struct flb_conn *c)
 	if (h->rs.hb != NULL && h->rs.hpos == h->rs.hlen &&
 	    !(h->fl & (H1F_INTERIM | H1F_TUNNEL | H1F_LOCAL))) {
 		/* The final head is out: its buffer goes back for good. */
-		buf_drop(w, &h->rs.hb);
+		buf_drop(w, h, &h->rs.hb);
 		h->rs.hpos = h->rs.hlen = 0;
-		h1_unreserve_one(w, h);
+		h1_trim(w, h);
 	}
 	switch (rc) {
 	case SP_DONE:
 		if (h->fl & H1F_INTERIM) {
-			/* A 1xx went out: wait for the final head. */
+			/* A 1xx went out: its bytes leave the buffer, and the
+			 * wait for the final head goes on. */
 			h->fl &= ~H1F_INTERIM;
-			buf_drop(w, &h->rs.hb);
+			buf_drop(w, h, &h->rs.hb);
 			h->rs.hpos = h->rs.hlen = 0;
 			h->rss = RSS_HEAD;
-			if (h->rs.len > h->rs.pos) {
+			if (interim_shift(w, h)) {
 				resp_head(w, c, 0);
 				return -1;
 			}
@@ -1870,14 +2275,15 @@ static void on_response(struct flb_worker *w, struct flb_conn *c, struct flb_htt
 		count_status(w, c, 101);
 		kind = FLB_BODY_CLOSE;
 	} else if (st < 200) {
+		if (++h->ninterim > FLB_H1_MAX_INTERIM) {
+			send_error(w, c, 502);
+			return;
+		}
 		if (h->minor == 0) {
 			/* No 1xx for an HTTP/1.0 client: drop it. */
 			rs->pos += hlen;
 			h->rss = RSS_HEAD;
-			memmove(rs->in->data, rs->in->data + rs->pos, rs->len - rs->pos);
-			rs->len -= rs->pos;
-			rs->pos = 0;
-			if (rs->len)
+			if (interim_shift(w, h))
 				resp_head(w, c, 0);
 			else
 				h1_update(w, c);
@@ -1944,28 +2350,31 @@ static void on_response(struct flb_worker *w, struct flb_conn *c, struct flb_htt
 		struct flb_h1_side *rq = &h->rq;
 
 		body_init(&rq->body, FLB_BODY_CLOSE, 0);
-		buf_drop(w, &rq->hb);
+		buf_drop(w, h, &rq->hb);
+		sbuf_drop(w, &h->rcopy);
 		rq->hpos = rq->hlen = 0;
 		rq->avail = rq->len - rq->pos;
 		h->rqs = RQS_BODY;
 	}
-	h->fl |= H1F_SENT;
+	if (!(h->fl & H1F_INTERIM))
+		h->fl |= H1F_SENT; /* after a 1xx, an error of ours can still follow */
 	h->rss = RSS_BODY;
+	h->wr_ms = h->rd_ms = w->now_ms;
 	if (h->rqs == RQS_DONE && !(h->fl & (H1F_INTERIM | H1F_TUNNEL))) {
 		/* The request will not be sent again: its buffers go back (but
 		 * pipelined bytes stay), so a long response holds only its own. */
 		struct flb_h1_side *rq = &h->rq;
 
-		buf_drop(w, &rq->hb);
+		buf_drop(w, h, &rq->hb);
+		sbuf_drop(w, &h->rcopy);
 		rq->hpos = rq->hlen = 0;
-		h1_unreserve_one(w, h);
 		if (rq->in == NULL || rq->pos + rq->avail == rq->len) {
-			buf_drop(w, &rq->in);
+			buf_drop(w, h, &rq->in);
 			rq->pos = rq->len = rq->avail = 0;
-			h1_unreserve_one(w, h);
 		}
+		h1_trim(w, h);
 	}
-	if (arm(w, c, c->lsn->idle_timeout_ms) < 0)
+	if (arm_io(w, c) < 0)
 		return;
 	if (resp_pump(w, c) < 0)
 		return;
@@ -1993,10 +2402,18 @@ static void resp_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 			ssize_t n = head_recv(rs, h->up->fd);
 
 			if (n < 0 && errno == EAGAIN) {
+				if (rs->len == 0) {
+					buf_drop(w, h, &rs->in);
+					rs->pos = 0;
+				}
 				h1_update(w, c);
 				return;
 			}
 			if (n <= 0) {
+				if (n < 0 && errno == ENOBUFS) {
+					send_error(w, c, 502);
+					return;
+				}
 				if (rs->len == 0 && !(h->fl & H1F_RESP_BYTES))
 					up_failed(w, c);
 				else
@@ -2052,6 +2469,22 @@ static void h1_start(struct flb_worker *w, struct flb_conn *c, const union flb_s
 	read_head(w, c, 1);
 }
 
+/* Whether a client that is not being read has closed (or failed), rather
+ * than sent its next request early.  fd: its socket; events: from epoll.
+ * One MSG_PEEK, only when an event came while nothing is read. */
+static int client_gone(int fd, uint32_t events)
+{
+	char b;
+	ssize_t n;
+
+	if (events & EPOLLHUP)
+		return 1;
+	do
+		n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	return n == 0 || (n < 0 && errno != EAGAIN);
+}
+
 /* ops.io of mode http.  side 0: the client socket; side 1: the upstream
  * (from flb_h1_up_io).  w, c: worker and connection; events: epoll. */
 static void h1_io(struct flb_worker *w, struct flb_conn *c, int side, uint32_t events)
@@ -2080,8 +2513,14 @@ static void h1_io(struct flb_worker *w, struct flb_conn *c, int side, uint32_t e
 			if (client_reading(h)) {
 				if (req_pump(w, c) < 0)
 					return;
+			} else if (client_gone(c->fd[0], events)) {
+				/* It closed while its response is awaited: the
+				 * request is given up (NGINX's 499), not kept
+				 * open on the upstream until it answers. */
+				h1_abort(w, c, 1);
+				return;
 			} else {
-				h->fl |= H1F_NOIN;
+				h->fl |= H1F_NOIN; /* pipelined bytes: read later */
 			}
 		}
 	} else {
@@ -2145,10 +2584,18 @@ static void h1_timeout(struct flb_worker *w, struct flb_conn *c)
 		send_error(w, c, 504);
 		return;
 	}
-	if (c->lsn->idle_timeout_ms == 0)
+	deadline = io_deadline(w, c);
+	if (deadline == 0)
 		return;
-	deadline = c->last_ms + c->lsn->idle_timeout_ms;
 	if (w->now_ms >= deadline) {
+		/* A request body the client stopped sending gets 408 while no
+		 * response byte went out (NGINX's client_body_timeout); any
+		 * other stall ends the connection. */
+		if (h->rqs == RQS_BODY && !(h->fl & (H1F_SENT | H1F_TUNNEL)) && !h->rq.body.done &&
+		    hl(c)->set.body_timeout_ms && w->now_ms >= h->rd_ms + hl(c)->set.body_timeout_ms) {
+			send_error(w, c, 408);
+			return;
+		}
 		h1_abort(w, c, 1);
 		return;
 	}
@@ -2190,10 +2637,12 @@ static void h1_release(struct flb_worker *w, struct flb_conn *c)
 		log_request(w, c, h->status);
 	up_drop(w, c, 1);
 	srv_done(c);
-	buf_drop(w, &h->lb);
-	side_clear(w, &h->rq);
+	side_clear(w, h, &h->rq);
+	side_clear(w, h, &h->rs);
 	h1_unreserve(w, h);
-	side_clear(w, &h->rs);
+	sbuf_drop(w, &h->lb);
+	sbuf_drop(w, &h->park);
+	sbuf_drop(w, &h->rcopy);
 	flb_obj_put(&w->h1s, h);
 	c->h1 = NULL;
 }
@@ -2220,7 +2669,7 @@ void flb_h1_up_io(struct flb_worker *w, struct flb_upconn *up, uint32_t events)
 		return;
 	if (up->owner == NULL) {
 		/* Idle: the server closed it, or sent what nobody asked for. */
-		up_close(w, up, 0);
+		up_check_close(w, up);
 		return;
 	}
 	if (up->owner->state != FLB_CS_DEAD)

@@ -414,8 +414,11 @@ long flb_h1_rewrite_request(char *out, size_t cap, const struct flb_http_msg *ms
 	PUTS(&w, " HTTP/1.1\r\n");
 
 	uint32_t drop = BIT(C_CONNECTION) | BIT(C_HOP);
+	int chunked = (msg->flags & FLB_HTTP_F_CHUNKED) != 0;
 	if (!upgrade)
 		drop |= BIT(C_UPGRADE);
+	if (chunked)
+		drop |= BIT(C_TENC); /* written again below, normalised */
 	if (f & FLB_H1RW_XFP)
 		drop |= BIT(C_XFP);
 	if (f & FLB_H1RW_XFH)
@@ -427,6 +430,8 @@ long flb_h1_rewrite_request(char *out, size_t cap, const struct flb_http_msg *ms
 	const struct flb_http_header *host = msg->host_index >= 0 ? &msg->headers[msg->host_index] : NULL;
 	if (host == NULL)
 		put_line(&w, "Host", 4, info->default_host, info->default_host_len);
+	if (chunked)
+		PUTS(&w, "Transfer-Encoding: chunked\r\n");
 	put_conn(&w, upgrade, info->conn);
 
 	if (f & FLB_H1RW_XFF) {
@@ -553,6 +558,7 @@ const char *flb_h1_error_reason(int status)
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";

@@ -34,19 +34,26 @@ struct flb_buf {
 	char data[FLB_BUF_SIZE];
 };
 
-/* Buffers have a second bound for users that need several at once (an
- * HTTP transaction: request head, rewritten head, response head...):
- * such a user reserves its worst case up front with flb_buf_reserve, which
- * fails beyond max_used reserved in all, and then takes buffers with
+/* Buffers can also be promised ahead, for users that need several at once
+ * (an HTTP transaction: request head, rewritten head, response head...).
+ * Such a user reserves what it may still need with flb_buf_reserve, all at
+ * once, before it holds any buffer, and then takes buffers with
  * flb_buf_get_reserved, which cannot fail for want of room.  So a user never
- * waits for a buffer while holding others (no deadlock), and at most
- * max_used reserved plus max_used plain buffers are out at once. */
+ * waits for a buffer while holding others (no deadlock).  Taken and promised
+ * buffers share one bound: used + reserved <= max_used, always, so a plain
+ * flb_buf_get fails once the promises fill what is left. */
 struct flb_buf_pool {
 	struct flb_buf *free;
 	uint32_t nfree, used;
 	uint32_t max_free, max_used;
-	uint32_t reserved;       /* buffers promised by flb_buf_reserve */
+	uint32_t reserved;       /* buffers promised and not yet taken */
 };
+
+/* Size of a small side buffer (an object pool of this size): where an HTTP
+ * connection keeps a few bytes while it waits on a peer, so that a slow
+ * client or a slow upstream holds no 16 KiB buffer (a parked partial head,
+ * the access-log copies, the request kept for a retry). */
+#define FLB_SBUF_SIZE 4096u
 
 /* Fixed-size objects (e.g. connections): a free list in front of malloc. */
 struct flb_obj_pool {

@@ -96,11 +96,13 @@ void flb_pipe_discard(struct flb_pipe_pool *p, struct flb_pipe *pp)
 	pipe_close(pp);
 }
 
+static struct flb_buf *buf_take(struct flb_buf_pool *p);
+
 /* Initialise a buffer pool (contract in pool.h). */
 void flb_buf_pool_init(struct flb_buf_pool *p, uint32_t max_used, uint32_t max_free)
 {
 	p->free = NULL;
-	p->nfree = p->used = 0;
+	p->nfree = p->used = p->reserved = 0;
 	p->max_used = max_used ? max_used : 1;
 	p->max_free = max_free;
 }
@@ -120,17 +122,17 @@ void flb_buf_pool_free(struct flb_buf_pool *p)
 /* Take a buffer (contract in pool.h). */
 struct flb_buf *flb_buf_get(struct flb_buf_pool *p)
 {
-	if (p->used >= p->max_used) {
+	if (p->used + p->reserved >= p->max_used) {
 		errno = EAGAIN;
 		return NULL;
 	}
-	return flb_buf_get_reserved(p);
+	return buf_take(p);
 }
 
 /* Reserve buffers (contract in pool.h). */
 int flb_buf_reserve(struct flb_buf_pool *p, uint32_t n)
 {
-	if (p->reserved + n > p->max_used)
+	if (p->used + p->reserved + n > p->max_used)
 		return -1;
 	p->reserved += n;
 	return 0;
@@ -144,6 +146,17 @@ void flb_buf_unreserve(struct flb_buf_pool *p, uint32_t n)
 
 /* Take a reserved buffer (contract in pool.h). */
 struct flb_buf *flb_buf_get_reserved(struct flb_buf_pool *p)
+{
+	struct flb_buf *b = buf_take(p);
+
+	if (b != NULL)
+		p->reserved--;
+	return b;
+}
+
+/* Pop a free buffer or allocate one, and count it used.  p: the pool.
+ * Returns it, or NULL when malloc fails. */
+static struct flb_buf *buf_take(struct flb_buf_pool *p)
 {
 	struct flb_buf *b;
 
@@ -196,8 +209,8 @@ void flb_obj_pool_free(struct flb_obj_pool *p)
 	p->nfree = 0;
 }
 
-/* Take a zeroed object (contract in pool.h). */
-void *flb_obj_get(struct flb_obj_pool *p)
+/* Take an object, contents undefined (contract in pool.h). */
+void *flb_obj_take(struct flb_obj_pool *p)
 {
 	void *o;
 
@@ -209,13 +222,22 @@ void *flb_obj_get(struct flb_obj_pool *p)
 		o = p->free;
 		memcpy(&p->free, o, sizeof(void *));
 		p->nfree--;
-		memset(o, 0, p->size);
 	} else {
-		o = calloc(1, p->size);
+		o = malloc(p->size);
 		if (o == NULL)
 			return NULL;
 	}
 	p->used++;
+	return o;
+}
+
+/* Take a zeroed object (contract in pool.h). */
+void *flb_obj_get(struct flb_obj_pool *p)
+{
+	void *o = flb_obj_take(p);
+
+	if (o != NULL)
+		memset(o, 0, p->size);
 	return o;
 }
 

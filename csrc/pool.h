@@ -31,20 +31,20 @@ void flb_buf_pool_init(struct flb_buf_pool *p, uint32_t max_used, uint32_t max_f
 /* Free every idle buffer.  p: the pool. */
 void flb_buf_pool_free(struct flb_buf_pool *p);
 
-/* Take a buffer.  Returns it (contents undefined) or NULL at the bound or
- * when malloc fails. */
+/* Take a buffer.  Returns it (contents undefined) or NULL when used plus
+ * reserved is at max_used, or when malloc fails. */
 struct flb_buf *flb_buf_get(struct flb_buf_pool *p);
 
-/* Reserve n buffers for later flb_buf_get_reserved calls.
- * Returns 0, or -1 when more than max_used would be reserved. */
+/* Promise n buffers for later flb_buf_get_reserved calls.
+ * Returns 0, or -1 when used + reserved + n would pass max_used. */
 int flb_buf_reserve(struct flb_buf_pool *p, uint32_t n);
 
-/* Cancel a reservation of n buffers (those taken are given back with
- * flb_buf_put as usual). */
+/* Cancel n promised buffers not taken (taken ones go back with
+ * flb_buf_put as usual).  n: at most p->reserved. */
 void flb_buf_unreserve(struct flb_buf_pool *p, uint32_t n);
 
-/* Take a buffer under a reservation: not limited by max_used (the
- * reservation is).  Returns it, or NULL only when malloc fails. */
+/* Take one promised buffer (p->reserved must be > 0; it drops by one).
+ * Returns it, or NULL only when malloc fails (the promise is then kept). */
 struct flb_buf *flb_buf_get_reserved(struct flb_buf_pool *p);
 
 /* Give a buffer back: kept for reuse or freed beyond max_free. */
@@ -60,6 +60,10 @@ void flb_obj_pool_free(struct flb_obj_pool *p);
 
 /* Take a zeroed object.  Returns it, or NULL at the bound or on ENOMEM. */
 void *flb_obj_get(struct flb_obj_pool *p);
+
+/* Take an object whose contents are undefined (no zeroing: for byte
+ * buffers).  Returns it, or NULL at the bound or on ENOMEM. */
+void *flb_obj_take(struct flb_obj_pool *p);
 
 /* Give an object back.  o: from flb_obj_get on the same pool. */
 void flb_obj_put(struct flb_obj_pool *p, void *o);

@@ -403,14 +403,14 @@ int flb_snap_add_route(struct flb_snap_builder *b, uint32_t lsn,
 /* Set a backend's http settings (contract in snapshot.h). */
 int flb_snap_set_backend_http(struct flb_snap_builder *b, uint32_t bk, int hkey,
                               const char *hkey_name, const char *sticky,
-                              uint32_t pool_max_idle, uint32_t pool_idle_ms)
+                              uint32_t pool_max_idle, uint32_t pool_idle_ms, int retry_unsafe)
 {
 	int rc;
 
 	if (bk >= b->nbk)
 		return b_fail(b, -EINVAL, "no such backend");
 	rc = flb_http_bk_set(&b->bk[bk].http, hkey, hkey_name, sticky, pool_max_idle,
-	                     pool_idle_ms);
+	                     pool_idle_ms, retry_unsafe);
 	if (rc < 0)
 		return b_fail(b, rc, "backend %s: %s", b->bk[bk].name,
 		              rc == -ENOMEM ? "out of memory" :

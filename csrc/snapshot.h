@@ -76,16 +76,21 @@ int flb_snap_add_route(struct flb_snap_builder *b, uint32_t lsn,
                        const struct flb_route_spec *spec, const struct flb_route_extra *ex);
 
 /* Set a backend's HTTP settings (defaults: client_ip key, no sticky cookie,
- * 32 idle upstream connections per worker and server, 60 s idle).
+ * 32 idle upstream connections per worker and server, 4 s idle, no resend
+ * of non-idempotent requests).
  * hkey: enum flb_hkey_kind; hkey_name: the header or cookie name for
  *   FLB_HKEY_HEADER / FLB_HKEY_COOKIE (ignored otherwise);
  * sticky: cookie name or NULL;
  * pool_max_idle: idle upstream connections kept per worker and server
- *   (0: none kept); pool_idle_ms: how long one may stay idle (0: 60 s).
+ *   (0: none kept); pool_idle_ms: how long one may stay idle (0: 4 s,
+ *   below the 5 s keep-alive of common servers, so fastlb closes first);
+ * retry_unsafe: nonzero to resend non-idempotent requests too after the
+ *   connection failed before a response (RFC 9112 9.3.1 forbids it unless
+ *   the backend is known to be safe).
  * Returns 0 or -EINVAL / -ENOMEM. */
 int flb_snap_set_backend_http(struct flb_snap_builder *b, uint32_t bk, int hkey,
                               const char *hkey_name, const char *sticky,
-                              uint32_t pool_max_idle, uint32_t pool_idle_ms);
+                              uint32_t pool_max_idle, uint32_t pool_idle_ms, int retry_unsafe);
 
 /* Seal a builder into a snapshot; consumes b in all cases.
  * prev: the current snapshot or NULL; listeners (same name and host, and

@@ -62,11 +62,14 @@ typedef _Atomic uint64_t flb_ctr;
  * http mode:
  * requests          requests sent to it
  * reuses            of those, sent on a pooled keep-alive connection
- * resp_1xx..resp_5xx its final responses passed to clients, by class */
+ * resp_1xx..resp_5xx its final responses passed to clients, by class
+ * dirty_closes      its keep-alive connections closed, never reused, because
+ *                   bytes came past the end of a response */
 #define FLB_SRV_CTRS(X) \
 	X(conn_total) X(conn_active) X(bytes_in) X(bytes_out) X(connect_fails) \
 	X(retries) X(connect_time_us) X(connect_count) X(health_downs) \
-	X(requests) X(reuses) X(resp_1xx) X(resp_2xx) X(resp_3xx) X(resp_4xx) X(resp_5xx)
+	X(requests) X(reuses) X(resp_1xx) X(resp_2xx) X(resp_3xx) X(resp_4xx) X(resp_5xx) \
+	X(dirty_closes)
 
 /* Per worker:
  * conn_total/conn_active/bytes_in/bytes_out/connect_fails/retries/

@@ -50,6 +50,7 @@ cdef extern from "stats-t.h" nogil:
         uint64_t resp_3xx
         uint64_t resp_4xx
         uint64_t resp_5xx
+        uint64_t dirty_closes
         flb_hist_stats upstream
 
     struct flb_wrk_stats:
@@ -193,6 +194,8 @@ cdef extern from "h1proxy-t.h" nogil:
         uint32_t head_timeout_ms
         uint32_t keepalive_timeout_ms
         uint32_t response_timeout_ms
+        uint32_t body_timeout_ms
+        uint32_t send_timeout_ms
         uint32_t max_head
         uint32_t rw_flags
         const char *request_id_header
@@ -220,7 +223,8 @@ cdef extern from "snapshot.h" nogil:
                            const flb_route_extra *ex)
     int flb_snap_set_backend_http(flb_snap_builder *b, uint32_t bk, int hkey,
                                   const char *hkey_name, const char *sticky,
-                                  uint32_t pool_max_idle, uint32_t pool_idle_ms)
+                                  uint32_t pool_max_idle, uint32_t pool_idle_ms,
+                                  int retry_unsafe)
     void flb_snapshot_release(flb_snapshot *s)
     int flb_algo_from_name(const char *name)
     int flb_state_from_name(const char *name)

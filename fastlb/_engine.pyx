@@ -68,6 +68,8 @@ _HTTP_DEFAULTS = {
     "header_timeout": 10.0,
     "keepalive_timeout": 60.0,
     "response_timeout": 60.0,
+    "request_body_timeout": 60.0,
+    "send_timeout": 60.0,
     "max_header_size": 0,          # 0: the C default (8 KiB)
     "forwarded_for": True,
     "forwarded_proto": True,
@@ -333,8 +335,9 @@ cdef class _Engine:
         rc = flb_snap_set_backend_http(b, bki, hkey, pins.s(hname or None),
                                        pins.s(getattr(bk, "sticky_cookie", None)),
                                        _u32(getattr(bk, "keepalive", 32), "keepalive"),
-                                       _ms(getattr(bk, "keepalive_timeout", 60.0),
-                                           "keepalive_timeout"))
+                                       _ms(getattr(bk, "keepalive_timeout", 4.0),
+                                           "keepalive_timeout"),
+                                       1 if getattr(bk, "retry_non_idempotent", False) else 0)
         _check_build(rc, b)
         return 0
 
@@ -375,6 +378,8 @@ cdef class _Engine:
         hs.head_timeout_ms = _ms(_http(lsn, "header_timeout"), "header_timeout")
         hs.keepalive_timeout_ms = _ms(_http(lsn, "keepalive_timeout"), "keepalive_timeout")
         hs.response_timeout_ms = _ms(_http(lsn, "response_timeout"), "response_timeout")
+        hs.body_timeout_ms = _ms(_http(lsn, "request_body_timeout"), "request_body_timeout")
+        hs.send_timeout_ms = _ms(_http(lsn, "send_timeout"), "send_timeout")
         hs.max_head = _u32(_http(lsn, "max_header_size"), "max_header_size")
         for key, flag in _RW_FLAGS:
             if _http(lsn, key):

@@ -61,6 +61,8 @@ HTTP_ONLY = (
     "header_timeout",
     "keepalive_timeout",
     "response_timeout",
+    "request_body_timeout",
+    "send_timeout",
     "max_header_size",
     "forwarded_for",
     "forwarded_proto",
@@ -457,7 +459,13 @@ class BackendConfig(_Model):
     hash_key: HashKey = "client_ip"
     sticky_cookie: StickyCookie | None = None
     keepalive: int = Field(32, ge=0, le=10_000)
-    keepalive_timeout: Duration = 60.0
+    # Idle pooled connections close after this: below the 5 s keep-alive of
+    # common servers (Node.js, Apache, uvicorn), so that fastlb closes first.
+    keepalive_timeout: Duration = 4.0
+    # Resend a non-idempotent request (POST...) whose connection failed
+    # before any response byte.  RFC 9112 9.3.1 forbids it by default: the
+    # server may have acted on it.  Only for backends known to be safe.
+    retry_non_idempotent: bool = False
     # Active health checks (fastlb/health.py).
     health_check: HealthCheckConfig | None = None
     slow_start: Duration | None = None
@@ -635,6 +643,10 @@ class ListenerConfig(_Addressed):
     header_timeout: Duration = 10.0
     keepalive_timeout: Duration = 60.0
     response_timeout: Duration = 60.0
+    # Between two reads of a request body (408), and a client that does not
+    # read its response (closed): NGINX's client_body_timeout, send_timeout.
+    request_body_timeout: Duration = 60.0
+    send_timeout: Duration = 60.0
     max_header_size: Size = 8192
     forwarded_for: bool = True
     forwarded_proto: bool = True
@@ -692,6 +704,10 @@ def _mode_problems(
 class GlobalConfig(_Model):
     workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 256), ge=1, le=256)
     max_connections: int = Field(100_000, ge=0)
+    # 16 KiB buffers per worker that connections move bytes through (HTTP
+    # heads and bodies, the TCP relay's copies): 16 MiB by default.  Slow
+    # clients and upstreams hold none while they wait (docs/ARCHITECTURE.md).
+    buffers_per_worker: int = Field(1024, ge=16, le=1_048_576)
     drain_timeout: Duration = 30.0
     # On SIGTERM/SIGINT, /ready answers 503 this long while the listeners
     # still accept (HAProxy's `grace`), so that a load balancer in front
@@ -777,7 +793,13 @@ class Config(_Model):
 # ---- cross-references, on models and on raw data ---------------------------
 
 # Backend keys that only an http listener uses.
-BACKEND_HTTP_ONLY = ("hash_key", "sticky_cookie", "keepalive", "keepalive_timeout")
+BACKEND_HTTP_ONLY = (
+    "hash_key",
+    "sticky_cookie",
+    "keepalive",
+    "keepalive_timeout",
+    "retry_non_idempotent",
+)
 
 
 def _http_keys_unused(

@@ -42,6 +42,9 @@ class Engine:
         self._workers = (
             int(config.global_.workers) if config.global_.workers > 0 else (os.cpu_count() or 1)
         )
+        budget = getattr(config.global_, "buffers_per_worker", None)
+        if budget is not None:
+            params = {"max_bufs": int(budget), **params}
         self._c = _engine._Engine(self._workers, **params)
         self._running = False
 

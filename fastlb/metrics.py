@@ -124,6 +124,11 @@ _SERVER = (
     _Spec("fails", "consecutive_failures", "Consecutive failed connects now.", counter=False),
     _Spec("requests", "requests", "HTTP requests sent to the server (mode http)."),
     _Spec("reuses", "keepalive_reuses", "Requests sent on a pooled keep-alive connection."),
+    _Spec(
+        "dirty_closes",
+        "upstream_dirty_closes",
+        "Keep-alive connections closed, never reused, because bytes came past a response.",
+    ),
     _Spec("weight", "weight", "The server's balancing weight.", counter=False),
 )
 _WORKER = (

@@ -155,6 +155,7 @@ def test_http_defaults() -> None:
     config = parse_config(_data())
     web = config.listeners[0]
     assert (web.header_timeout, web.keepalive_timeout, web.response_timeout) == (10, 60, 60)
+    assert (web.request_body_timeout, web.send_timeout) == (60, 60)
     assert web.max_header_size == 8192
     assert (web.forwarded_for, web.forwarded_proto, web.forwarded_host) == (True, True, True)
     assert (web.forwarded, web.via, web.hide_backend) == (False, False, False)
@@ -169,7 +170,10 @@ def test_http_defaults() -> None:
         None,
     )
     assert backend.sticky_cookie is None
-    assert (backend.keepalive, backend.keepalive_timeout) == (32, 60.0)
+    # Idle upstream connections close before common servers' 5 s keep-alive.
+    assert (backend.keepalive, backend.keepalive_timeout) == (32, 4.0)
+    assert backend.retry_non_idempotent is False
+    assert config.global_.buffers_per_worker == 1024
 
 
 def test_tcp_is_still_the_default_mode() -> None:
@@ -239,6 +243,8 @@ HTTP_VALUES: dict[str, Any] = {
     "header_timeout": "5s",
     "keepalive_timeout": "5s",
     "response_timeout": "5s",
+    "request_body_timeout": "5s",
+    "send_timeout": "5s",
     "max_header_size": "4KiB",
     "forwarded_for": False,
     "forwarded_proto": False,

@@ -57,7 +57,9 @@ def config(fast: Origin, slow: Origin | None = None, **listener: Any) -> dict[st
     routes = []
     if slow is not None:
         backends["slow"] = {"servers": [{"address": slow.address}]}
-        routes.append({"match": {"path_prefix": "/slow/"}, "backend": "slow", "strip_prefix": "/slow"})
+        routes.append(
+            {"match": {"path_prefix": "/slow/"}, "backend": "slow", "strip_prefix": "/slow"}
+        )
     return {
         "global": {"workers": 1, "buffers_per_worker": BUDGET},
         "listeners": [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import os
 import re
 import socket
@@ -55,6 +56,7 @@ MAX_ROUTES = 4096  # routes per listener (csrc/router-t.h FLB_ROUTER_MAX_ROUTES)
 OPS_STORE = 4096  # bytes of names and values per header-operation list
 MIN_HEAD, MAX_HEAD = 1024, 16384  # max_header_size bounds
 HASH_BALANCES = ("maglev", "ring")
+U32_MAX = 2**32 - 1  # connection counts and max_fails are 32-bit in C
 
 # Keys that only a listener in mode "http" takes.
 HTTP_ONLY = (
@@ -254,6 +256,15 @@ def _cookie_condition(value: object) -> str | bool:
     return value
 
 
+def _load_factor(value: object) -> float:
+    """A finite number, at least 1.0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("a load factor must be a number like 1.25")
+    if not math.isfinite(value) or value < 1.0:
+        raise ValueError(f"{value} is not a load factor: it must be a finite number, at least 1.0")
+    return float(value)
+
+
 def _hash_key(value: object) -> str:
     """client_ip, path, uri, header:NAME or cookie:NAME."""
     if isinstance(value, str):
@@ -282,6 +293,7 @@ CookieName = Annotated[str, BeforeValidator(lambda v: _token(v, "cookie name", M
 HeaderCondition = Annotated[str | Literal[True], BeforeValidator(_header_condition)]
 CookieCondition = Annotated[str | Literal[True], BeforeValidator(_cookie_condition)]
 HashKey = Annotated[str, BeforeValidator(_hash_key)]
+LoadFactor = Annotated[float, BeforeValidator(_load_factor)]
 StickyCookie = Annotated[str, BeforeValidator(lambda v: _token(v, "cookie name"))]
 
 
@@ -317,7 +329,7 @@ class _Addressed(_Model):
 class ServerConfig(_Addressed):
     address: str
     weight: int = Field(1, ge=0, le=256)  # 0: takes no new connections
-    max_conn: int = Field(0, ge=0)
+    max_conn: int = Field(0, ge=0, le=U32_MAX)
     state: Literal["up", "down", "drain", "maint"] = "up"
 
     @field_validator("address")
@@ -449,8 +461,8 @@ class HealthCheckConfig(_Model):
 class BackendConfig(_Model):
     balance: Balance = "round_robin"
     retries: int = Field(2, ge=0, le=16)
-    load_factor: float | None = Field(None, ge=1.0)
-    max_fails: int = Field(3, ge=0)  # 0: passive health off
+    load_factor: LoadFactor | None = None
+    max_fails: int = Field(3, ge=0, le=U32_MAX)  # 0: passive health off
     fail_timeout: Duration = 10.0
     servers: list[ServerConfig] = Field(min_length=1)
     # Used by http listeners only.
@@ -630,7 +642,7 @@ class ListenerConfig(_Addressed):
     backend: str | None = None  # required in mode tcp; mode http: the default route's
     connect_timeout: Duration = 3.0
     idle_timeout: Duration = 3600.0
-    max_connections: int = Field(0, ge=0)
+    max_connections: int = Field(0, ge=0, le=U32_MAX)
     # Mode http only (HTTP_ONLY).
     header_timeout: Duration = 10.0
     keepalive_timeout: Duration = 60.0
@@ -691,7 +703,7 @@ def _mode_problems(
 
 class GlobalConfig(_Model):
     workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 256), ge=1, le=256)
-    max_connections: int = Field(100_000, ge=0)
+    max_connections: int = Field(100_000, ge=0, le=U32_MAX)
     drain_timeout: Duration = 30.0
     # On SIGTERM/SIGINT, /ready answers 503 this long while the listeners
     # still accept (HAProxy's `grace`), so that a load balancer in front

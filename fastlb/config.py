@@ -335,7 +335,17 @@ class ServerConfig(_Addressed):
     @field_validator("address")
     @classmethod
     def _valid_address(cls, value: str) -> str:
-        split_address(value)
+        host, port = split_address(value)
+        if port == 0:
+            raise ValueError(
+                f"'{value}': a server's port must be in 1..65535 "
+                "(port 0 is a listener's: it picks a free port)"
+            )
+        if ipaddress.ip_address(host.partition("%")[0]).is_unspecified:
+            raise ValueError(
+                f"'{value}': {host} is the unspecified address, which a listener binds to "
+                "mean 'every address'; a server needs its own address, such as 127.0.0.1"
+            )
         return value
 
     def _address(self) -> str:

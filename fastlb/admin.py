@@ -15,7 +15,6 @@ refused with 403.  docs/ADMIN.md describes every endpoint.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import hmac
 import ipaddress
 import json
@@ -26,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from fastlb.admin_body import BodyError, parse_object, typed
 from fastlb.config import ConfigError
 from fastlb.control import (
     Conflict,
@@ -111,6 +111,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ApiError as exc:
         return _error(exc)
+    except BodyError as exc:
+        return _error(ApiError(400, str(exc)))
     except ControlError as exc:
         return _error(ApiError(_STATUS.get(type(exc), 400), str(exc), exc.errors))
     except StateError as exc:
@@ -118,11 +120,16 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        message = {404: f"no such endpoint: {request.path}"}.get(exc.status, exc.reason)
-        if exc.status == 405:
-            message = f"{request.method} is not allowed on {request.path}"
+        message = {
+            404: f"no such endpoint: {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"the body is too large (the limit is {MAX_BODY // 1024} KiB)",
+        }.get(exc.status, exc.reason)
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return _error(ApiError(exc.status, message, headers=headers))
+    except Exception:  # a bug: still a JSON answer, and the traceback in the log
+        log.exception("admin %s %s failed", request.method, request.path)
+        return _error(ApiError(500, "internal error: see fastlb's log"))
 
 
 @web.middleware
@@ -234,11 +241,11 @@ class Api:
         self.authorize(request, change=True)
         name = request.match_info["name"]
         body = await _body(request, {"address", "weight", "max_conn", "state"}, {"address"})
-        address = _typed(body, "address", str)
+        address = typed(body, "address", str)
         kwargs = {
-            "weight": _typed(body, "weight", int, 1),
-            "max_conn": _typed(body, "max_conn", int, 0),
-            "state": _typed(body, "state", str, "ready"),
+            "weight": typed(body, "weight", int, 1),
+            "max_conn": typed(body, "max_conn", int, 0),
+            "state": typed(body, "state", str, "ready"),
         }
         await asyncio.to_thread(lambda: self.ctl.add_server(name, address, **kwargs))
         entry = await asyncio.to_thread(self.ctl.server, name, address)
@@ -248,7 +255,7 @@ class Api:
         self.authorize(request, change=True)
         name, address = request.match_info["name"], request.match_info["address"]
         body = await _body(request, {"weight", "state"})
-        weight, state = _typed(body, "weight", int, None), _typed(body, "state", str, None)
+        weight, state = typed(body, "weight", int, None), typed(body, "state", str, None)
         await asyncio.to_thread(
             lambda: self.ctl.patch_server(name, address, weight=weight, state=state)
         )
@@ -300,32 +307,9 @@ class Api:
 async def _body(
     request: web.Request, allowed: set[str], required: set[str] | None = None
 ) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise ApiError(400, "the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    for key in data:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ApiError(400, f"unknown key '{key}'{hint}; allowed: {', '.join(sorted(allowed))}")
-    missing = sorted((required or set()) - set(data))
-    if missing:
-        raise ApiError(400, f"missing key '{missing[0]}'")
-    return data
-
-
-def _typed(body: Mapping[str, Any], key: str, kind: type, default: Any = ...) -> Any:
-    """body[key], checked to be a JSON string or integer (not a boolean)."""
-    if key not in body and default is not ...:
-        return default
-    value = body[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        what = "an integer" if kind is int else "a string"
-        raise ApiError(400, f"{key} must be {what}, not {json.dumps(value)}")
-    return value
+    """The request's JSON object (fastlb/admin_body.py); more than MAX_BODY
+    bytes is a 413 (aiohttp's, answered by _errors)."""
+    return parse_object(await request.read(), allowed, required or ())
 
 
 def build_app(

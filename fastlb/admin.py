@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from fastlb.addresses import lookup_key
 from fastlb.admin_body import BodyError, parse_object, typed
 from fastlb.config import ConfigError
 from fastlb.control import (
@@ -232,7 +233,7 @@ class Api:
         return {"balance": backend.balance if backend else None, "servers": servers}
 
     async def server(self, request: web.Request) -> web.Response:
-        name, address = request.match_info["name"], request.match_info["address"]
+        name, address = request.match_info["name"], _path_address(request)
         return _json(await asyncio.to_thread(self.ctl.server, name, address))
 
     # ---- changes ------------------------------------------------------------------
@@ -247,13 +248,13 @@ class Api:
             "max_conn": typed(body, "max_conn", int, 0),
             "state": typed(body, "state", str, "ready"),
         }
-        await asyncio.to_thread(lambda: self.ctl.add_server(name, address, **kwargs))
-        entry = await asyncio.to_thread(self.ctl.server, name, address)
-        return _json(entry, 201, {"Location": f"/backends/{name}/servers/{address}"})
+        added = await asyncio.to_thread(lambda: self.ctl.add_server(name, address, **kwargs))
+        entry = await asyncio.to_thread(self.ctl.server, name, added.address)
+        return _json(entry, 201, {"Location": f"/backends/{name}/servers/{added.address}"})
 
     async def patch_server(self, request: web.Request) -> web.Response:
         self.authorize(request, change=True)
-        name, address = request.match_info["name"], request.match_info["address"]
+        name, address = request.match_info["name"], _path_address(request)
         body = await _body(request, {"weight", "state"})
         weight, state = typed(body, "weight", int, None), typed(body, "state", str, None)
         await asyncio.to_thread(
@@ -263,7 +264,7 @@ class Api:
 
     async def remove_server(self, request: web.Request) -> web.Response:
         self.authorize(request, change=True)
-        name, address = request.match_info["name"], request.match_info["address"]
+        name, address = request.match_info["name"], _path_address(request)
         wait = request.query.get("wait", "").lower() in ("1", "true", "yes")
         key = (name, address)
         if await asyncio.to_thread(self.ctl.begin_remove, name, address):
@@ -302,6 +303,12 @@ class Api:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _path_address(request: web.Request) -> str:
+    """The {address} of the path, canonical when it is an address, so that
+    any spelling of a server's address names it."""
+    return lookup_key(request.match_info["address"])
 
 
 async def _body(

@@ -18,11 +18,10 @@ import ipaddress
 import math
 import os
 import re
-import socket
 import string
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -37,7 +36,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from fastlb import formats
+from fastlb import addresses, formats
 from fastlb.formats import tomllib as tomllib  # re-exported (tests read TOML with it)
 from fastlb.units import parse_duration, parse_size
 
@@ -107,25 +106,9 @@ class ConfigError(Exception):
 
 def split_address(address: str) -> tuple[str, int]:
     """(host, port) of "host:port" or "[v6]:port"; the host is resolved to an
-    IP literal.  Raises ValueError naming what is wrong."""
-    if not isinstance(address, str) or ":" not in address:
-        raise ValueError(f"'{address}' is not host:port")
-    host, _, port_text = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"'{address}': the port must be a number in 0..65535")
-    if not host:
-        raise ValueError(f"'{address}': the host is missing")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise ValueError(f"'{address}': cannot resolve '{host}': {exc.strerror}") from None
-        host = str(infos[0][4][0])
-    return host, int(port_text)
+    IP literal (fastlb/addresses.py).  Raises ValueError naming what is wrong."""
+    parsed = addresses.parse(address)
+    return addresses.resolve(parsed), parsed.port
 
 
 # ---- problems reported under several keys ---------------------------------
@@ -305,14 +288,28 @@ class _Model(BaseModel):
 
 
 class _Addressed(_Model):
-    """A model with a host:port field; host (resolved) and port are derived
-    from it once, when the model is built."""
+    """A model with a host:port field (ADDRESS_KEY), checked without DNS by
+    a field validator; host (resolved) and port are derived from it once,
+    when the model is built."""
 
+    ADDRESS_KEY: ClassVar[str]
     _host: str = PrivateAttr("")
     _port: int = PrivateAttr(0)
 
-    def model_post_init(self, context: Any, /) -> None:
-        self._host, self._port = split_address(self._address())
+    @model_validator(mode="after")
+    def _resolve(self) -> _Addressed:
+        parsed = addresses.parse(getattr(self, self.ADDRESS_KEY))
+        try:
+            self._host = addresses.resolve(parsed)
+        except ValueError as exc:
+            _raise_problems([(self.ADDRESS_KEY, str(exc))])
+        self._port = parsed.port
+        _raise_problems([(self.ADDRESS_KEY, msg) for msg in self._resolved_problems()])
+        return self
+
+    def _resolved_problems(self) -> list[str]:
+        """What is wrong with the resolved address."""
+        return []
 
     @property
     def host(self) -> str:
@@ -322,11 +319,16 @@ class _Addressed(_Model):
     def port(self) -> int:
         return self._port
 
-    def _address(self) -> str:
-        raise NotImplementedError
+    @property
+    def endpoint(self) -> addresses.Endpoint:
+        """The resolved IP and the port: what two addresses are compared by."""
+        return addresses.endpoint(self._host, self._port)
 
 
 class ServerConfig(_Addressed):
+    """A server; its address is canonical (fastlb/addresses.py)."""
+
+    ADDRESS_KEY = "address"
     address: str
     weight: int = Field(1, ge=0, le=256)  # 0: takes no new connections
     max_conn: int = Field(0, ge=0, le=U32_MAX)
@@ -334,22 +336,23 @@ class ServerConfig(_Addressed):
 
     @field_validator("address")
     @classmethod
-    def _valid_address(cls, value: str) -> str:
-        host, port = split_address(value)
-        if port == 0:
+    def _canonical_address(cls, value: str) -> str:
+        parsed = addresses.parse(value)
+        if parsed.port == 0:
             raise ValueError(
                 f"'{value}': a server's port must be in 1..65535 "
                 "(port 0 is a listener's: it picks a free port)"
             )
-        if ipaddress.ip_address(host.partition("%")[0]).is_unspecified:
-            raise ValueError(
-                f"'{value}': {host} is the unspecified address, which a listener binds to "
-                "mean 'every address'; a server needs its own address, such as 127.0.0.1"
-            )
-        return value
+        return str(parsed)
 
-    def _address(self) -> str:
-        return self.address
+    def _resolved_problems(self) -> list[str]:
+        ip = self.endpoint[0]
+        if ip.is_unspecified:
+            return [
+                f"'{self.address}': {self.host} is the unspecified address, which a listener "
+                "binds to mean 'every address'; a server needs its own address, such as 127.0.0.1"
+            ]
+        return []
 
 
 # ---- active health checks ---------------------------------------------------
@@ -468,6 +471,25 @@ class HealthCheckConfig(_Model):
         )
 
 
+def same_server(server: ServerConfig, other: ServerConfig) -> str:
+    """Why `server` is refused beside `other`, which has its endpoint."""
+    if server.address == other.address:
+        return f"server {server.address} is listed twice"
+    ip, port = server.endpoint
+    where = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    return f"{server.address} is the same server as {other.address} (both are {where})"
+
+
+def same_servers(servers: list[ServerConfig]) -> Iterator[tuple[int, str]]:
+    """(index, message) of each server whose endpoint an earlier one has."""
+    seen: dict[addresses.Endpoint, ServerConfig] = {}
+    for i, server in enumerate(servers):
+        if server.endpoint in seen:
+            yield i, same_server(server, seen[server.endpoint])
+        else:
+            seen[server.endpoint] = server
+
+
 class BackendConfig(_Model):
     balance: Balance = "round_robin"
     retries: int = Field(2, ge=0, le=16)
@@ -500,12 +522,7 @@ class BackendConfig(_Model):
 
     @model_validator(mode="after")
     def _checks(self) -> BackendConfig:
-        problems: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for server in self.servers:
-            if server.address in seen:
-                problems.append(("", f"server {server.address} is listed twice"))
-            seen.add(server.address)
+        problems = [(f"servers[{i}].address", message) for i, message in same_servers(self.servers)]
         if self.hash_key != "client_ip" and self.balance not in HASH_BALANCES:
             problems.append(
                 (
@@ -646,6 +663,7 @@ class RouteConfig(_Model):
 
 
 class ListenerConfig(_Addressed):
+    ADDRESS_KEY = "bind"
     name: str = Field(min_length=1)
     bind: str
     mode: Literal["tcp", "http"] = "tcp"
@@ -672,7 +690,7 @@ class ListenerConfig(_Addressed):
     @field_validator("bind")
     @classmethod
     def _valid_bind(cls, value: str) -> str:
-        split_address(value)
+        addresses.parse(value)  # kept as written: a bind names nothing
         return value
 
     @field_validator("max_header_size")
@@ -686,9 +704,6 @@ class ListenerConfig(_Addressed):
     def _mode_keys(self) -> ListenerConfig:
         _raise_problems(_mode_problems(self.mode, self.model_fields_set, self.backend, self.routes))
         return self
-
-    def _address(self) -> str:
-        return self.bind
 
 
 def _mode_problems(
@@ -739,6 +754,7 @@ class AdminConfig(_Addressed):
     changes need (FASTLB_ADMIN_TOKEN in the environment overrides it) and
     the file that runtime changes are persisted to."""
 
+    ADDRESS_KEY = "bind"
     enabled: bool = True
     bind: str = "127.0.0.1:9901"
     token: AdminToken | None = None
@@ -747,11 +763,8 @@ class AdminConfig(_Addressed):
     @field_validator("bind")
     @classmethod
     def _valid_bind(cls, value: str) -> str:
-        split_address(value)
+        addresses.parse(value)  # kept as written: a bind names nothing
         return value
-
-    def _address(self) -> str:
-        return self.bind
 
 
 class Config(_Model):

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -475,6 +476,42 @@ def test_add_and_remove_a_server(running: Running) -> None:
         lambda: c not in {s["address"] for s in running.api.get("/backends/web")[1]["servers"]}
     )
     assert b"c" not in running.names(6)
+
+
+def test_one_endpoint_is_added_once_whatever_its_spelling(running: Running) -> None:
+    port = running.backends[2].address.rpartition(":")[2]
+    localhost = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)[0][4][0]
+    answers = {}
+    for host in ["127.0.0.1", "localhost", "127.000.000.001", "[::1]"]:
+        status, body, headers = running.api.request(
+            "POST", "/backends/web/servers", {"address": f"{host}:{port}"}
+        )
+        answers[host] = (status, body.get("address") or body["error"], headers.get("Location"))
+    v4, v6 = f"127.0.0.1:{port}", f"[::1]:{port}"
+    assert answers["127.0.0.1"] == (201, v4, f"/backends/web/servers/{v4}")
+    assert answers["127.000.000.001"] == (409, f"backend 'web' already has server {v4}", None)
+    if localhost == "127.0.0.1":  # localhost is 127.0.0.1; [::1] is another endpoint
+        assert answers["localhost"] == (
+            409,
+            f"backend 'web' has server {v4}: localhost:{port} is the same server as {v4} "
+            f"(both are {v4})",
+            None,
+        )
+        assert answers["[::1]"] == (201, v6, f"/backends/web/servers/{v6}")
+    else:
+        assert answers["localhost"][:2] == (201, f"localhost:{port}")
+        assert answers["[::1]"][0] == 409
+    servers = [s["address"] for s in running.api.get("/backends/web")[1]["servers"]]
+    assert len(servers) == 4 and v4 in servers
+    # Any spelling names the server it added.
+    status, body, _ = running.api.request(
+        "PATCH", f"/backends/web/servers/127.000.000.001:{port}", {"weight": 3}
+    )
+    assert (status, body["address"], body["weight"]) == (200, v4, 3)
+    status, body = running.api.get(f"/backends/web/servers/127.1:{port}")
+    assert (status, body["address"]) == (200, v4)
+    status, body, _ = running.api.request("DELETE", f"/backends/web/servers/127.1:{port}?wait=1")
+    assert (status, body) == (200, {"address": v4, "removed": True})
 
 
 def test_changes_are_persisted_and_replayed(running: Running, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ listener, and that `fastlb check` refuses what `fastlb run` would."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,66 @@ def test_server_at_port_0_is_a_config_error(tmp_path: Path, command: str) -> Non
         "1..65535" in proc.stderr
     )
     assert "Traceback" not in proc.stderr
+
+
+# ---- one server, one spelling ---------------------------------------------------------
+
+LOCALHOST = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)[0][4][0]
+
+
+def test_server_addresses_are_canonical() -> None:
+    config = parse_config(_config("127.000.000.001:80", "[0::1]:80", "LocalHost:81"))
+    assert [s.address for s in config.backends["app"].servers] == [
+        "127.0.0.1:80",
+        "[::1]:80",
+        "localhost:81",
+    ]
+    assert config.backends["app"].servers[2].host == LOCALHOST
+
+
+def test_listener_bind_is_kept_as_written() -> None:
+    config = parse_config(_config("127.0.0.1:80", bind="127.000.000.001:0"))
+    assert (config.listeners[0].bind, config.listeners[0].host) == (
+        "127.000.000.001:0",
+        "127.0.0.1",
+    )
+
+
+def test_one_endpoint_four_spellings() -> None:
+    """[::1] is another address family than 127.0.0.1, so another endpoint;
+    localhost is the endpoint it resolves to."""
+    errors = _errors(
+        _config("127.0.0.1:8080", "localhost:8080", "127.000.000.001:8080", "[::1]:8080")
+    )
+    twice = "backends.app.servers[2].address: server 127.0.0.1:8080 is listed twice"
+    if LOCALHOST == "127.0.0.1":
+        assert errors == [
+            "backends.app.servers[1].address: localhost:8080 is the same server as "
+            "127.0.0.1:8080 (both are 127.0.0.1:8080)",
+            twice,
+        ]
+    else:
+        assert LOCALHOST == "::1"
+        assert errors == [
+            twice,
+            "backends.app.servers[3].address: [::1]:8080 is the same server as "
+            "localhost:8080 (both are [::1]:8080)",
+        ]
+
+
+def test_two_names_of_one_host_are_one_server() -> None:
+    errors = _errors(_config("localhost:80", f"{LOCALHOST}:80" if "." in LOCALHOST else "[::1]:80"))
+    assert len(errors) == 1 and errors[0].startswith("backends.app.servers[1].address: ")
+    assert "is the same server as localhost:80" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("address", "error"),
+    [
+        ("010.0.0.1:80", "'010.0.0.1:80': '010' is ambiguous"),
+        ("[db]:80", "'[db]:80': brackets hold an IPv6 address, like [::1]:80"),
+    ],
+)
+def test_bad_spellings_are_errors(address: str, error: str) -> None:
+    errors = _errors(_config(address))
+    assert len(errors) == 1 and errors[0].startswith(f"backends.app.servers[0].address: {error}")

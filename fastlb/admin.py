@@ -38,6 +38,7 @@ from fastlb.control import (
     StateError,
 )
 from fastlb.metrics import CONTENT_TYPE, Metrics
+from fastlb.redact import redacted_config, redacted_query
 
 __all__ = ["TOKEN_ENV", "AdminServer", "build_app", "resolve_token"]
 
@@ -141,18 +142,19 @@ async def _audit(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method not in ("GET", "HEAD"):
         status = response.status
         level = logging.WARNING if status in (401, 403) else logging.INFO
+        path = redacted_query(request.path_qs)
         log.log(
             level,
             "admin %s %s from %s: %d",
             request.method,
-            request.path_qs,
+            path,
             request.remote or "?",
             status,
             extra={
                 "event": "admin_change",
                 "client": request.remote or "",
                 "method": request.method,
-                "path": request.path_qs,
+                "path": path,
                 "status": status,
             },
         )
@@ -212,10 +214,7 @@ class Api:
         if view not in ("effective", "file"):
             raise ApiError(400, f"view {view!r} is not one of: effective, file")
         config = self.ctl.effective() if view == "effective" else self.ctl.base
-        data = config.model_dump(mode="json", by_alias=True)
-        if data["admin"].get("token") is not None:
-            data["admin"]["token"] = "<redacted>"
-        return _json(data)
+        return _json(redacted_config(config.model_dump(mode="json", by_alias=True)))
 
     async def backends(self, request: web.Request) -> web.Response:
         stats = await asyncio.to_thread(self.ctl.stats)

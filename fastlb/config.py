@@ -38,6 +38,7 @@ from pydantic_core import PydanticCustomError
 
 from fastlb import addresses, formats
 from fastlb.formats import tomllib as tomllib  # re-exported (tests read TOML with it)
+from fastlb.redact import redacted_query
 from fastlb.units import parse_duration, parse_size
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -167,8 +168,8 @@ def _header_value(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("a header value must be a string")
     _no_controls(value, "a header value")
-    if value != value.strip(" \t"):
-        raise ValueError(f"{value!r}: a header value cannot start or end with whitespace")
+    if value != value.strip(" \t"):  # the value is not quoted: it may be a secret
+        raise ValueError("a header value cannot start or end with whitespace")
     return value
 
 
@@ -198,14 +199,16 @@ def _route_host(value: object) -> str:
 
 
 def _visible_path(value: object) -> str:
-    """A string that starts with '/' and holds visible ASCII only."""
+    """A string that starts with '/' and holds visible ASCII only.  Errors
+    quote it with the values of sensitive query parameters redacted."""
     if not isinstance(value, str):
         raise ValueError("a path must be a string")
     if not value.startswith("/"):
-        raise ValueError(f"'{value}' must start with '/'")
+        raise ValueError(f"'{redacted_query(value)}' must start with '/'")
     if any(not "!" <= c <= "~" for c in value):
         raise ValueError(
-            f"{value!r} may hold visible ASCII only (no spaces; percent-encode other bytes)"
+            f"{redacted_query(value)!r} may hold visible ASCII only "
+            "(no spaces; percent-encode other bytes)"
         )
     return value
 
@@ -214,7 +217,9 @@ def _route_path(value: object) -> str:
     """A path, path prefix or rewrite: '/' then visible ASCII, no query."""
     value = _visible_path(value)
     if "?" in value or "#" in value:
-        raise ValueError(f"'{value}': routes see the path only, without '?query' or '#'")
+        raise ValueError(
+            f"'{redacted_query(value)}': routes see the path only, without '?query' or '#'"
+        )
     if len(value) > MAX_STR:
         raise ValueError(f"a path has at most {MAX_STR} bytes")
     return value
@@ -234,8 +239,8 @@ def _cookie_condition(value: object) -> str | bool:
     if not isinstance(value, str):
         raise ValueError("write the value to compare with, or true for 'is present'")
     _no_controls(value, "a cookie value")
-    if ";" in value:
-        raise ValueError(f"'{value}': a cookie value cannot hold ';'")
+    if ";" in value:  # the value is not quoted: it may be a secret
+        raise ValueError("a cookie value cannot hold ';'")
     return value
 
 
@@ -394,7 +399,7 @@ def _check_path(value: object) -> str:
     """A health-check request target: '/' then visible ASCII (a query is allowed)."""
     value = _visible_path(value)
     if "#" in value:
-        raise ValueError(f"'{value}': a request target cannot hold '#'")
+        raise ValueError(f"'{redacted_query(value)}': a request target cannot hold '#'")
     if len(value) > MAX_STR:
         raise ValueError(f"a path has at most {MAX_STR} bytes")
     return value

@@ -15,7 +15,6 @@ refused with 403.  docs/ADMIN.md describes every endpoint.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import hmac
 import ipaddress
 import json
@@ -26,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from fastlb.addresses import lookup_key
+from fastlb.admin_body import BodyError, parse_object, typed
 from fastlb.config import ConfigError
 from fastlb.control import (
     Conflict,
@@ -37,6 +38,7 @@ from fastlb.control import (
     StateError,
 )
 from fastlb.metrics import CONTENT_TYPE, Metrics
+from fastlb.redact import redacted_config, redacted_query
 
 __all__ = ["TOKEN_ENV", "AdminServer", "build_app", "resolve_token"]
 
@@ -111,6 +113,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ApiError as exc:
         return _error(exc)
+    except BodyError as exc:
+        return _error(ApiError(400, str(exc)))
     except ControlError as exc:
         return _error(ApiError(_STATUS.get(type(exc), 400), str(exc), exc.errors))
     except StateError as exc:
@@ -118,11 +122,16 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        message = {404: f"no such endpoint: {request.path}"}.get(exc.status, exc.reason)
-        if exc.status == 405:
-            message = f"{request.method} is not allowed on {request.path}"
+        message = {
+            404: f"no such endpoint: {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"the body is too large (the limit is {MAX_BODY // 1024} KiB)",
+        }.get(exc.status, exc.reason)
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return _error(ApiError(exc.status, message, headers=headers))
+    except Exception:  # a bug: still a JSON answer, and the traceback in the log
+        log.exception("admin %s %s failed", request.method, request.path)
+        return _error(ApiError(500, "internal error: see fastlb's log"))
 
 
 @web.middleware
@@ -133,18 +142,19 @@ async def _audit(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method not in ("GET", "HEAD"):
         status = response.status
         level = logging.WARNING if status in (401, 403) else logging.INFO
+        path = redacted_query(request.path_qs)
         log.log(
             level,
             "admin %s %s from %s: %d",
             request.method,
-            request.path_qs,
+            path,
             request.remote or "?",
             status,
             extra={
                 "event": "admin_change",
                 "client": request.remote or "",
                 "method": request.method,
-                "path": request.path_qs,
+                "path": path,
                 "status": status,
             },
         )
@@ -204,10 +214,7 @@ class Api:
         if view not in ("effective", "file"):
             raise ApiError(400, f"view {view!r} is not one of: effective, file")
         config = self.ctl.effective() if view == "effective" else self.ctl.base
-        data = config.model_dump(mode="json", by_alias=True)
-        if data["admin"].get("token") is not None:
-            data["admin"]["token"] = "<redacted>"
-        return _json(data)
+        return _json(redacted_config(config.model_dump(mode="json", by_alias=True)))
 
     async def backends(self, request: web.Request) -> web.Response:
         stats = await asyncio.to_thread(self.ctl.stats)
@@ -225,7 +232,7 @@ class Api:
         return {"balance": backend.balance if backend else None, "servers": servers}
 
     async def server(self, request: web.Request) -> web.Response:
-        name, address = request.match_info["name"], request.match_info["address"]
+        name, address = request.match_info["name"], _path_address(request)
         return _json(await asyncio.to_thread(self.ctl.server, name, address))
 
     # ---- changes ------------------------------------------------------------------
@@ -234,21 +241,21 @@ class Api:
         self.authorize(request, change=True)
         name = request.match_info["name"]
         body = await _body(request, {"address", "weight", "max_conn", "state"}, {"address"})
-        address = _typed(body, "address", str)
+        address = typed(body, "address", str)
         kwargs = {
-            "weight": _typed(body, "weight", int, 1),
-            "max_conn": _typed(body, "max_conn", int, 0),
-            "state": _typed(body, "state", str, "ready"),
+            "weight": typed(body, "weight", int, 1),
+            "max_conn": typed(body, "max_conn", int, 0),
+            "state": typed(body, "state", str, "ready"),
         }
-        await asyncio.to_thread(lambda: self.ctl.add_server(name, address, **kwargs))
-        entry = await asyncio.to_thread(self.ctl.server, name, address)
-        return _json(entry, 201, {"Location": f"/backends/{name}/servers/{address}"})
+        added = await asyncio.to_thread(lambda: self.ctl.add_server(name, address, **kwargs))
+        entry = await asyncio.to_thread(self.ctl.server, name, added.address)
+        return _json(entry, 201, {"Location": f"/backends/{name}/servers/{added.address}"})
 
     async def patch_server(self, request: web.Request) -> web.Response:
         self.authorize(request, change=True)
-        name, address = request.match_info["name"], request.match_info["address"]
+        name, address = request.match_info["name"], _path_address(request)
         body = await _body(request, {"weight", "state"})
-        weight, state = _typed(body, "weight", int, None), _typed(body, "state", str, None)
+        weight, state = typed(body, "weight", int, None), typed(body, "state", str, None)
         await asyncio.to_thread(
             lambda: self.ctl.patch_server(name, address, weight=weight, state=state)
         )
@@ -256,7 +263,7 @@ class Api:
 
     async def remove_server(self, request: web.Request) -> web.Response:
         self.authorize(request, change=True)
-        name, address = request.match_info["name"], request.match_info["address"]
+        name, address = request.match_info["name"], _path_address(request)
         wait = request.query.get("wait", "").lower() in ("1", "true", "yes")
         key = (name, address)
         if await asyncio.to_thread(self.ctl.begin_remove, name, address):
@@ -297,35 +304,18 @@ class Api:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _path_address(request: web.Request) -> str:
+    """The {address} of the path, canonical when it is an address, so that
+    any spelling of a server's address names it."""
+    return lookup_key(request.match_info["address"])
+
+
 async def _body(
     request: web.Request, allowed: set[str], required: set[str] | None = None
 ) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise ApiError(400, "the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    for key in data:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ApiError(400, f"unknown key '{key}'{hint}; allowed: {', '.join(sorted(allowed))}")
-    missing = sorted((required or set()) - set(data))
-    if missing:
-        raise ApiError(400, f"missing key '{missing[0]}'")
-    return data
-
-
-def _typed(body: Mapping[str, Any], key: str, kind: type, default: Any = ...) -> Any:
-    """body[key], checked to be a JSON string or integer (not a boolean)."""
-    if key not in body and default is not ...:
-        return default
-    value = body[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        what = "an integer" if kind is int else "a string"
-        raise ApiError(400, f"{key} must be {what}, not {json.dumps(value)}")
-    return value
+    """The request's JSON object (fastlb/admin_body.py); more than MAX_BODY
+    bytes is a 413 (aiohttp's, answered by _errors)."""
+    return parse_object(await request.read(), allowed, required or ())
 
 
 def build_app(

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import os
 import re
-import socket
 import string
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,8 +36,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from fastlb import formats
+from fastlb import addresses, formats
 from fastlb.formats import tomllib as tomllib  # re-exported (tests read TOML with it)
+from fastlb.redact import redacted_query
 from fastlb.units import parse_duration, parse_size
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -55,6 +56,7 @@ MAX_ROUTES = 4096  # routes per listener (csrc/router-t.h FLB_ROUTER_MAX_ROUTES)
 OPS_STORE = 4096  # bytes of names and values per header-operation list
 MIN_HEAD, MAX_HEAD = 1024, 16384  # max_header_size bounds
 HASH_BALANCES = ("maglev", "ring")
+U32_MAX = 2**32 - 1  # connection counts and max_fails are 32-bit in C
 
 # Keys that only a listener in mode "http" takes.
 HTTP_ONLY = (
@@ -107,25 +109,9 @@ class ConfigError(Exception):
 
 def split_address(address: str) -> tuple[str, int]:
     """(host, port) of "host:port" or "[v6]:port"; the host is resolved to an
-    IP literal.  Raises ValueError naming what is wrong."""
-    if not isinstance(address, str) or ":" not in address:
-        raise ValueError(f"'{address}' is not host:port")
-    host, _, port_text = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"'{address}': the port must be a number in 0..65535")
-    if not host:
-        raise ValueError(f"'{address}': the host is missing")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise ValueError(f"'{address}': cannot resolve '{host}': {exc.strerror}") from None
-        host = str(infos[0][4][0])
-    return host, int(port_text)
+    IP literal (fastlb/addresses.py).  Raises ValueError naming what is wrong."""
+    parsed = addresses.parse(address)
+    return addresses.resolve(parsed), parsed.port
 
 
 # ---- problems reported under several keys ---------------------------------
@@ -184,8 +170,8 @@ def _header_value(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("a header value must be a string")
     _no_controls(value, "a header value")
-    if value != value.strip(" \t"):
-        raise ValueError(f"{value!r}: a header value cannot start or end with whitespace")
+    if value != value.strip(" \t"):  # the value is not quoted: it may be a secret
+        raise ValueError("a header value cannot start or end with whitespace")
     return value
 
 
@@ -215,14 +201,16 @@ def _route_host(value: object) -> str:
 
 
 def _visible_path(value: object) -> str:
-    """A string that starts with '/' and holds visible ASCII only."""
+    """A string that starts with '/' and holds visible ASCII only.  Errors
+    quote it with the values of sensitive query parameters redacted."""
     if not isinstance(value, str):
         raise ValueError("a path must be a string")
     if not value.startswith("/"):
-        raise ValueError(f"'{value}' must start with '/'")
+        raise ValueError(f"'{redacted_query(value)}' must start with '/'")
     if any(not "!" <= c <= "~" for c in value):
         raise ValueError(
-            f"{value!r} may hold visible ASCII only (no spaces; percent-encode other bytes)"
+            f"{redacted_query(value)!r} may hold visible ASCII only "
+            "(no spaces; percent-encode other bytes)"
         )
     return value
 
@@ -231,7 +219,9 @@ def _route_path(value: object) -> str:
     """A path, path prefix or rewrite: '/' then visible ASCII, no query."""
     value = _visible_path(value)
     if "?" in value or "#" in value:
-        raise ValueError(f"'{value}': routes see the path only, without '?query' or '#'")
+        raise ValueError(
+            f"'{redacted_query(value)}': routes see the path only, without '?query' or '#'"
+        )
     if len(value) > MAX_STR:
         raise ValueError(f"a path has at most {MAX_STR} bytes")
     return value
@@ -251,9 +241,18 @@ def _cookie_condition(value: object) -> str | bool:
     if not isinstance(value, str):
         raise ValueError("write the value to compare with, or true for 'is present'")
     _no_controls(value, "a cookie value")
-    if ";" in value:
-        raise ValueError(f"'{value}': a cookie value cannot hold ';'")
+    if ";" in value:  # the value is not quoted: it may be a secret
+        raise ValueError("a cookie value cannot hold ';'")
     return value
+
+
+def _load_factor(value: object) -> float:
+    """A finite number, at least 1.0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("a load factor must be a number like 1.25")
+    if not math.isfinite(value) or value < 1.0:
+        raise ValueError(f"{value} is not a load factor: it must be a finite number, at least 1.0")
+    return float(value)
 
 
 def _hash_key(value: object) -> str:
@@ -284,6 +283,7 @@ CookieName = Annotated[str, BeforeValidator(lambda v: _token(v, "cookie name", M
 HeaderCondition = Annotated[str | Literal[True], BeforeValidator(_header_condition)]
 CookieCondition = Annotated[str | Literal[True], BeforeValidator(_cookie_condition)]
 HashKey = Annotated[str, BeforeValidator(_hash_key)]
+LoadFactor = Annotated[float, BeforeValidator(_load_factor)]
 StickyCookie = Annotated[str, BeforeValidator(lambda v: _token(v, "cookie name"))]
 
 
@@ -295,14 +295,28 @@ class _Model(BaseModel):
 
 
 class _Addressed(_Model):
-    """A model with a host:port field; host (resolved) and port are derived
-    from it once, when the model is built."""
+    """A model with a host:port field (ADDRESS_KEY), checked without DNS by
+    a field validator; host (resolved) and port are derived from it once,
+    when the model is built."""
 
+    ADDRESS_KEY: ClassVar[str]
     _host: str = PrivateAttr("")
     _port: int = PrivateAttr(0)
 
-    def model_post_init(self, context: Any, /) -> None:
-        self._host, self._port = split_address(self._address())
+    @model_validator(mode="after")
+    def _resolve(self) -> _Addressed:
+        parsed = addresses.parse(getattr(self, self.ADDRESS_KEY))
+        try:
+            self._host = addresses.resolve(parsed)
+        except ValueError as exc:
+            _raise_problems([(self.ADDRESS_KEY, str(exc))])
+        self._port = parsed.port
+        _raise_problems([(self.ADDRESS_KEY, msg) for msg in self._resolved_problems()])
+        return self
+
+    def _resolved_problems(self) -> list[str]:
+        """What is wrong with the resolved address."""
+        return []
 
     @property
     def host(self) -> str:
@@ -312,24 +326,40 @@ class _Addressed(_Model):
     def port(self) -> int:
         return self._port
 
-    def _address(self) -> str:
-        raise NotImplementedError
+    @property
+    def endpoint(self) -> addresses.Endpoint:
+        """The resolved IP and the port: what two addresses are compared by."""
+        return addresses.endpoint(self._host, self._port)
 
 
 class ServerConfig(_Addressed):
+    """A server; its address is canonical (fastlb/addresses.py)."""
+
+    ADDRESS_KEY = "address"
     address: str
     weight: int = Field(1, ge=0, le=256)  # 0: takes no new connections
-    max_conn: int = Field(0, ge=0)
+    max_conn: int = Field(0, ge=0, le=U32_MAX)
     state: Literal["up", "down", "drain", "maint"] = "up"
 
     @field_validator("address")
     @classmethod
-    def _valid_address(cls, value: str) -> str:
-        split_address(value)
-        return value
+    def _canonical_address(cls, value: str) -> str:
+        parsed = addresses.parse(value)
+        if parsed.port == 0:
+            raise ValueError(
+                f"'{value}': a server's port must be in 1..65535 "
+                "(port 0 is a listener's: it picks a free port)"
+            )
+        return str(parsed)
 
-    def _address(self) -> str:
-        return self.address
+    def _resolved_problems(self) -> list[str]:
+        ip = self.endpoint[0]
+        if ip.is_unspecified:
+            return [
+                f"'{self.address}': {self.host} is the unspecified address, which a listener "
+                "binds to mean 'every address'; a server needs its own address, such as 127.0.0.1"
+            ]
+        return []
 
 
 # ---- active health checks ---------------------------------------------------
@@ -371,7 +401,7 @@ def _check_path(value: object) -> str:
     """A health-check request target: '/' then visible ASCII (a query is allowed)."""
     value = _visible_path(value)
     if "#" in value:
-        raise ValueError(f"'{value}': a request target cannot hold '#'")
+        raise ValueError(f"'{redacted_query(value)}': a request target cannot hold '#'")
     if len(value) > MAX_STR:
         raise ValueError(f"a path has at most {MAX_STR} bytes")
     return value
@@ -448,11 +478,30 @@ class HealthCheckConfig(_Model):
         )
 
 
+def same_server(server: ServerConfig, other: ServerConfig) -> str:
+    """Why `server` is refused beside `other`, which has its endpoint."""
+    if server.address == other.address:
+        return f"server {server.address} is listed twice"
+    ip, port = server.endpoint
+    where = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    return f"{server.address} is the same server as {other.address} (both are {where})"
+
+
+def same_servers(servers: list[ServerConfig]) -> Iterator[tuple[int, str]]:
+    """(index, message) of each server whose endpoint an earlier one has."""
+    seen: dict[addresses.Endpoint, ServerConfig] = {}
+    for i, server in enumerate(servers):
+        if server.endpoint in seen:
+            yield i, same_server(server, seen[server.endpoint])
+        else:
+            seen[server.endpoint] = server
+
+
 class BackendConfig(_Model):
     balance: Balance = "round_robin"
     retries: int = Field(2, ge=0, le=16)
-    load_factor: float | None = Field(None, ge=1.0)
-    max_fails: int = Field(3, ge=0)  # 0: passive health off
+    load_factor: LoadFactor | None = None
+    max_fails: int = Field(3, ge=0, le=U32_MAX)  # 0: passive health off
     fail_timeout: Duration = 10.0
     servers: list[ServerConfig] = Field(min_length=1)
     # Used by http listeners only.
@@ -486,12 +535,7 @@ class BackendConfig(_Model):
 
     @model_validator(mode="after")
     def _checks(self) -> BackendConfig:
-        problems: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for server in self.servers:
-            if server.address in seen:
-                problems.append(("", f"server {server.address} is listed twice"))
-            seen.add(server.address)
+        problems = [(f"servers[{i}].address", message) for i, message in same_servers(self.servers)]
         if self.hash_key != "client_ip" and self.balance not in HASH_BALANCES:
             problems.append(
                 (
@@ -632,13 +676,14 @@ class RouteConfig(_Model):
 
 
 class ListenerConfig(_Addressed):
+    ADDRESS_KEY = "bind"
     name: str = Field(min_length=1)
     bind: str
     mode: Literal["tcp", "http"] = "tcp"
     backend: str | None = None  # required in mode tcp; mode http: the default route's
     connect_timeout: Duration = 3.0
     idle_timeout: Duration = 3600.0
-    max_connections: int = Field(0, ge=0)
+    max_connections: int = Field(0, ge=0, le=U32_MAX)
     # Mode http only (HTTP_ONLY).
     header_timeout: Duration = 10.0
     keepalive_timeout: Duration = 60.0
@@ -662,7 +707,7 @@ class ListenerConfig(_Addressed):
     @field_validator("bind")
     @classmethod
     def _valid_bind(cls, value: str) -> str:
-        split_address(value)
+        addresses.parse(value)  # kept as written: a bind names nothing
         return value
 
     @field_validator("max_header_size")
@@ -676,9 +721,6 @@ class ListenerConfig(_Addressed):
     def _mode_keys(self) -> ListenerConfig:
         _raise_problems(_mode_problems(self.mode, self.model_fields_set, self.backend, self.routes))
         return self
-
-    def _address(self) -> str:
-        return self.bind
 
 
 def _mode_problems(
@@ -703,7 +745,7 @@ def _mode_problems(
 
 class GlobalConfig(_Model):
     workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 256), ge=1, le=256)
-    max_connections: int = Field(100_000, ge=0)
+    max_connections: int = Field(100_000, ge=0, le=U32_MAX)
     # 16 KiB buffers per worker that connections move bytes through (HTTP
     # heads and bodies, the TCP relay's copies): 16 MiB by default.  Slow
     # clients and upstreams hold none while they wait (docs/ARCHITECTURE.md).
@@ -733,6 +775,7 @@ class AdminConfig(_Addressed):
     changes need (FASTLB_ADMIN_TOKEN in the environment overrides it) and
     the file that runtime changes are persisted to."""
 
+    ADDRESS_KEY = "bind"
     enabled: bool = True
     bind: str = "127.0.0.1:9901"
     token: AdminToken | None = None
@@ -741,11 +784,8 @@ class AdminConfig(_Addressed):
     @field_validator("bind")
     @classmethod
     def _valid_bind(cls, value: str) -> str:
-        split_address(value)
+        addresses.parse(value)  # kept as written: a bind names nothing
         return value
-
-    def _address(self) -> str:
-        return self.bind
 
 
 class Config(_Model):

@@ -36,7 +36,8 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from fastlb import state
-from fastlb.config import BackendConfig, Config, ServerConfig, load_config
+from fastlb.addresses import lookup_key
+from fastlb.config import BackendConfig, Config, ServerConfig, load_config, same_server
 from fastlb.engine import Engine
 from fastlb.state import Key, Overrides, StateError, describe
 
@@ -244,7 +245,9 @@ class Controller:
             return out
 
     def server(self, backend: str, address: str) -> dict[str, Any]:
-        """One entry of servers(); raises NotFound."""
+        """One entry of servers(); raises NotFound.  The address may be
+        spelled any way that names the server (fastlb/addresses.py)."""
+        address = lookup_key(address)
         for entry in self.servers(backend):
             if entry["address"] == address:
                 return entry
@@ -261,29 +264,46 @@ class Controller:
         max_conn: int = 0,
         state: str = "ready",
     ) -> ServerConfig:
-        """Add a server to a backend.  state: ready, drain or maint."""
-        key = (backend, address)
+        """Add a server to a backend.  state: ready, drain or maint.  The
+        address is made canonical; one at the endpoint of a server the
+        backend has, under any spelling, is a Conflict.  Returns the server
+        as added: a server of the config file that was removed comes back
+        under the file's address."""
         values = {"weight": weight, "max_conn": max_conn, "state": _config_state(state)}
         server = _validated(address, values)
         with self._lock:
             st = self._open()
-            if key in st.draining:
-                raise Conflict(f"server {address} of backend '{backend}' is being removed")
-            if any(s.address == address for s in _backend(self._configured, backend).servers):
-                raise Conflict(f"backend '{backend}' already has server {address}")
-            base_server = _server(st.base, key)
+            for other in _backend(self._configured, backend).servers:
+                if other.endpoint == server.endpoint:
+                    raise Conflict(self._taken(backend, server, other))
+            base_server = next(
+                (s for s in _backend(st.base, backend).servers if s.endpoint == server.endpoint),
+                None,
+            )
             if base_server is not None:  # a config server removed, now back
+                key = (backend, base_server.address)
                 overrides = st.overrides.without(key).with_patch(key, base_server, values)
+                server = base_server.model_copy(update=values)
             else:
+                key = (backend, server.address)
                 overrides = st.overrides.with_added(key, server)
             self._commit(replace(st, overrides=overrides), persist=True)
         log.info("admin: added server %s %s", describe(key), _fields(values))
         return server
 
+    def _taken(self, backend: str, server: ServerConfig, other: ServerConfig) -> str:
+        """Why `server` cannot be added beside `other`, at its endpoint."""
+        if (backend, other.address) in self._state.draining:
+            return f"server {other.address} of backend '{backend}' is being removed"
+        if other.address == server.address:
+            return f"backend '{backend}' already has server {server.address}"
+        return f"backend '{backend}' has server {other.address}: {same_server(server, other)}"
+
     def patch_server(
         self, backend: str, address: str, *, weight: int | None = None, state: str | None = None
     ) -> None:
         """Set a server's weight and/or state (ready, drain or maint)."""
+        address = lookup_key(address)
         key = (backend, address)
         values: dict[str, Any] = {}
         if weight is not None:
@@ -311,6 +331,7 @@ class Controller:
     def begin_remove(self, backend: str, address: str) -> bool:
         """Start removing a server: state drain now (persisted as removed),
         gone at finish_remove().  False when it is already draining."""
+        address = lookup_key(address)
         key = (backend, address)
         with self._lock:
             st = self._open()
@@ -337,6 +358,7 @@ class Controller:
 
     def finish_remove(self, backend: str, address: str) -> None:
         """Take out a server begin_remove() drains.  No-op otherwise."""
+        address = lookup_key(address)
         key = (backend, address)
         with self._lock:
             st = self._state
@@ -357,7 +379,7 @@ class Controller:
         """The server's active connections (in-flight requests in http
         mode) as the engine counts them; 0 when it has none or is gone."""
         servers = self.stats().get("backends", {}).get(backend, {}).get("servers", {})
-        return int(servers.get(address, {}).get("active", 0))
+        return int(servers.get(lookup_key(address), {}).get("active", 0))
 
     async def wait_drained(self, backend: str, address: str, poll: float = 0.05) -> bool:
         """Wait until the server has no active connection, or until

@@ -51,10 +51,22 @@ def format_of(name: str) -> str | None:
     return FORMATS.get(PurePath(name).suffix.lower())
 
 
+TOO_DEEP = (
+    "{fmt}: the file nests lists or tables too deeply to be read (a config needs a few levels)"
+)
+
+
 def loads(text: str, name: str) -> dict[str, Any]:
     """The data of a config file's text; the format is chosen by name.
     Raises FormatError."""
     fmt = format_of(name)
+    try:
+        return _loads(text, fmt)
+    except RecursionError:  # both parsers recurse per level of nesting
+        raise FormatError(TOO_DEEP.format(fmt="YAML" if fmt == "yaml" else "TOML")) from None
+
+
+def _loads(text: str, fmt: str | None) -> dict[str, Any]:
     if fmt == "yaml":
         return _yaml(text)
     try:

@@ -26,7 +26,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from fastlb.config import BackendConfig, Config, ServerConfig
+from fastlb import addresses
+from fastlb.config import BackendConfig, Config, ServerConfig, same_server
 
 Key = tuple[str, str]  # (backend name, server address)
 PATCH_FIELDS = ("weight", "max_conn", "state")
@@ -185,12 +186,30 @@ def reconcile(base: Config, overrides: Overrides) -> tuple[Overrides, list[str]]
             continue
         server = next((s for s in backend.servers if s.address == address), None)
         if kind == "add":
+            added = overrides.added[key]
+            listed = [s for s in backend.servers if (name, s.address) not in overrides.removed]
+            in_config = next((s for s in listed if s.endpoint == added.endpoint), None)
+            other = next(
+                (
+                    s
+                    for (bk, _), s in out.added.items()
+                    if bk == name and s.endpoint == added.endpoint
+                ),
+                None,
+            )
             if server is not None:
                 warnings.append(
                     f"add of {describe(key)} dropped: the config lists that server itself"
                 )
+            elif in_config is not None:
+                warnings.append(
+                    f"add of {describe(key)} dropped: the config lists that server itself, "
+                    f"as {in_config.address}"
+                )
+            elif other is not None:
+                warnings.append(f"add of {describe(key)} dropped: {same_server(added, other)}")
             else:
-                out = out.with_added(key, overrides.added[key])
+                out = out.with_added(key, added)
         elif server is None:
             warnings.append(f"{kind} of {describe(key)} dropped: the config no longer lists it")
         elif kind == "remove":
@@ -273,7 +292,14 @@ def from_json(data: object, source: str) -> tuple[Overrides, list[str]]:
     warnings = []
     for i, entry in enumerate(entries):
         try:
-            out = _entry(out, entry)
+            key = _key(entry)
+            if out.kind(key) is not None:  # another spelling of an earlier entry's address
+                warnings.append(
+                    f"{entry['op']} of {entry['backend']}/{entry['address']} dropped: "
+                    f"an earlier entry is about the same server, {describe(key)}"
+                )
+                continue
+            out = _entry(out, key, entry)
         except ValidationError as exc:
             what = f"{entry.get('op')} of {entry.get('backend')}/{entry.get('address')}"
             detail = "; ".join(validation_messages(exc))
@@ -285,8 +311,13 @@ def from_json(data: object, source: str) -> tuple[Overrides, list[str]]:
     return out, warnings
 
 
-def _entry(out: Overrides, entry: dict[str, Any]) -> Overrides:
-    key = (str(entry["backend"]), str(entry["address"]))
+def _key(entry: dict[str, Any]) -> Key:
+    """An entry's (backend, address), the address canonical (files of
+    earlier versions hold addresses as they were written)."""
+    return str(entry["backend"]), addresses.lookup_key(str(entry["address"]))
+
+
+def _entry(out: Overrides, key: Key, entry: dict[str, Any]) -> Overrides:
     op = entry["op"]
     if op == "remove":
         return out.with_removed(key)

@@ -1,11 +1,19 @@
-"""Parsing of the human units used in config files: durations and sizes."""
+"""Parsing of the human units used in config files: durations and sizes.
+
+Both are bounded by what the data plane holds: a duration is finite and at
+most MAX_DURATION seconds (timeouts are 32-bit milliseconds in C), a size
+at most MAX_SIZE bytes (64 bits)."""
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+MAX_DURATION = 4_294_967.295  # seconds: 2**32 - 1 milliseconds, about 49.7 days
+MAX_SIZE = 2**64 - 1
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB|k|K|M|G)?\s*$")
 _SIZE_UNITS = {
@@ -24,13 +32,23 @@ _SIZE_UNITS = {
 }
 
 
+def _shown(value: object) -> str:
+    """A value as an error message quotes it: 'text', or a number as is."""
+    return f"'{value}'" if isinstance(value, str) else str(value)
+
+
 def parse_duration(value: object) -> float:
     """Seconds from "150ms", "2s", "5m", "1h", "1d" or a plain number of
-    seconds.  Raises ValueError for anything else, or a negative value."""
+    seconds.  Raises ValueError for anything else: a negative value, nan,
+    inf, or more than MAX_DURATION."""
     if isinstance(value, bool):
         raise ValueError("a duration must be a string like '2s' or '150ms'")
     if isinstance(value, int | float):
         seconds = float(value)
+        if math.isnan(seconds) or math.isinf(seconds):
+            raise ValueError(
+                f"{value} is not a duration: write a number of seconds, or a string like '2s'"
+            )
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
@@ -39,7 +57,12 @@ def parse_duration(value: object) -> float:
     else:
         raise ValueError("a duration must be a string like '2s' or '150ms'")
     if seconds < 0:
-        raise ValueError("a duration cannot be negative")
+        raise ValueError(f"{_shown(value)}: a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(
+            f"{_shown(value)} is too long: a duration is at most {MAX_DURATION}s "
+            "(about 49.7 days; the data plane keeps timeouts in 32-bit milliseconds)"
+        )
     return seconds
 
 
@@ -58,5 +81,7 @@ def parse_size(value: object) -> int:
     else:
         raise ValueError("a size must be a string like '64KiB' or an integer")
     if size < 0:
-        raise ValueError("a size cannot be negative")
+        raise ValueError(f"{_shown(value)}: a size cannot be negative")
+    if size > MAX_SIZE:
+        raise ValueError(f"{_shown(value)} is too large: a size is at most {MAX_SIZE} bytes")
     return size

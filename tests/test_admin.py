@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -270,6 +271,20 @@ def test_reads_from_other_hosts_need_the_token() -> None:
             400,
             "state 'up' is not one of: ready, drain, maint",
         ),
+        (
+            "POST",
+            "/backends/web/servers",
+            {"address": "0.0.0.0:0"},
+            400,
+            "address: '0.0.0.0:0': a server's port must be in 1..65535",
+        ),
+        (
+            "POST",
+            "/backends/web/servers",
+            {"address": "0.0.0.0:80"},
+            400,
+            "address: '0.0.0.0:80': 0.0.0.0 is the unspecified address",
+        ),
         ("POST", "/backends/nope/servers", {"address": "127.0.0.1:9"}, 404, "no backend named"),
         ("PATCH", "/backends/web/servers/127.0.0.1:9", {"weight": 2}, 404, "has no server"),
         ("DELETE", "/backends/web/servers/127.0.0.1:9", None, 404, "has no server"),
@@ -299,7 +314,119 @@ def test_errors(
 def test_body_size_is_bounded(running: Running) -> None:
     raw = b'{"address": "' + b"x" * 100_000 + b'"}'
     status, body, _ = running.api.request("POST", "/backends/web/servers", raw=raw)
-    assert status == 413 and "error" in body
+    assert status == 413 and body == {"error": "the body is too large (the limit is 64 KiB)"}
+
+
+def test_a_bug_is_a_json_500_with_the_traceback_logged(
+    running: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(running.ctl, "stats", broken)
+    with caplog.at_level(logging.ERROR, logger="fastlb.admin"):
+        status, body, headers = running.api.request("GET", "/stats")
+    assert (status, body) == (500, {"error": "internal error: see fastlb's log"})
+    assert headers["Content-Type"].startswith("application/json")
+    assert any(r.exc_info and "a bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def _chunked(url: str, path: str, method: str, chunks: list[bytes]) -> tuple[int, Any]:
+    """A request whose body is sent chunked (no Content-Length)."""
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request(
+            method,
+            path,
+            body=iter(chunks),
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            encode_chunked=True,
+        )
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_chunked_body_size_is_bounded(running: Running) -> None:
+    chunks = [b'{"address": "'] + [b"x" * 8192] * 10 + [b'"}']
+    status, body = _chunked(running.server.url, "/backends/web/servers", "POST", chunks)
+    assert status == 413 and body == {"error": "the body is too large (the limit is 64 KiB)"}
+
+
+# Bodies no endpoint takes; each was a 500 (or an aiohttp text page) or could be.
+HOSTILE: list[tuple[str, bytes, dict[str, str], str]] = [
+    ("empty", b"", {}, "the body is not valid JSON"),
+    ("null", b"null", {}, "the body must be a JSON object"),
+    ("string", b'"weight"', {}, "the body must be a JSON object"),
+    (
+        "deep array",
+        b"[" * 20_000 + b"]" * 20_000,
+        {},
+        "the body is not valid JSON: it nests too deeply",
+    ),
+    ("deep object", b'{"a":' * 10_000 + b"1" + b"}" * 10_000, {}, "it nests too deeply"),
+    (
+        "deep value",
+        b'{"weight": ' + b"[" * 500 + b"]" * 500 + b"}",
+        {},
+        "weight must be an integer, not a list",
+    ),
+    ("NaN", b'{"weight": NaN}', {}, "NaN is not a JSON value"),
+    ("Infinity", b'{"weight": -Infinity}', {}, "-Infinity is not a JSON value"),
+    ("1e999", b'{"weight": 1e999}', {}, "1e999 is out of range"),
+    ("5000 digits", b'{"weight": ' + b"7" * 5000 + b"}", {}, "the body is not valid JSON"),
+    ("float", b'{"weight": 2.0}', {}, "weight must be an integer, not 2.0"),
+    ("object", b'{"weight": {"x": 1}}', {}, "weight must be an integer, not an object"),
+    ("huge int", b'{"weight": 1099511627776}', {}, "less than or equal to 256"),
+    ("not UTF-8", b'{"weight": "\xff"}', {}, "it is not UTF-8"),
+    ("Latin-1", '{"weight": "\u00e9"}'.encode("latin-1"), {}, "it is not UTF-8"),
+    ("BOM", b"\xef\xbb\xbf{}", {}, "the body is not valid JSON"),
+    (
+        "bogus charset",
+        b'{"weight": 2}',
+        {"Content-Type": "application/json; charset=no-such-charset"},
+        "",
+    ),
+    ("long key", b'{"' + b"k" * 10_000 + b'": 1}', {}, "unknown key 'kkkk"),
+]
+
+
+@pytest.mark.parametrize(("what", "raw", "headers", "error"), HOSTILE, ids=[h[0] for h in HOSTILE])
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_hostile_bodies_get_a_4xx_json_error(
+    running: Running, method: str, what: str, raw: bytes, headers: dict[str, str], error: str
+) -> None:
+    a = running.backends[0].address
+    path = "/backends/web/servers" if method == "POST" else f"/backends/web/servers/{a}"
+    if method == "POST" and raw.startswith(b'{"weight"'):  # with the address it requires
+        raw = b'{"address": "127.0.0.1:1", ' + raw[1:]
+    status, body, got = running.api.request(method, path, raw=raw, headers=headers)
+    if what == "bogus charset":  # the charset is not ours to follow: JSON is UTF-8
+        assert (status, body["weight"]) == (201 if method == "POST" else 200, 2), body
+        return
+    assert 400 <= status < 500 and got["Content-Type"].startswith("application/json"), body
+    assert error in body["error"] and len(body["error"]) < 300
+    assert running.ctl.overrides().kind(("web", a)) is None
+
+
+@pytest.mark.parametrize(("what", "raw", "headers", "error"), HOSTILE, ids=[h[0] for h in HOSTILE])
+@pytest.mark.parametrize("method", ["POST /reload", "DELETE"])
+def test_bodies_of_endpoints_that_take_none_are_ignored(
+    running: Running, method: str, what: str, raw: bytes, headers: dict[str, str], error: str
+) -> None:
+    verb, _, path = method.partition(" ")
+    path = path or "/backends/web/servers/127.0.0.1:1"
+    status, body, got = running.api.request(verb, path, raw=raw, headers=headers)
+    assert got["Content-Type"].startswith("application/json"), body
+    assert (status, body["error"]) in [
+        (400, "the config file is invalid: nothing changed"),  # the fixture's file is missing
+        (404, "backend 'web' has no server 127.0.0.1:1"),
+    ]
 
 
 def test_last_server_cannot_go(running: Running) -> None:
@@ -349,6 +476,42 @@ def test_add_and_remove_a_server(running: Running) -> None:
         lambda: c not in {s["address"] for s in running.api.get("/backends/web")[1]["servers"]}
     )
     assert b"c" not in running.names(6)
+
+
+def test_one_endpoint_is_added_once_whatever_its_spelling(running: Running) -> None:
+    port = running.backends[2].address.rpartition(":")[2]
+    localhost = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)[0][4][0]
+    answers = {}
+    for host in ["127.0.0.1", "localhost", "127.000.000.001", "[::1]"]:
+        status, body, headers = running.api.request(
+            "POST", "/backends/web/servers", {"address": f"{host}:{port}"}
+        )
+        answers[host] = (status, body.get("address") or body["error"], headers.get("Location"))
+    v4, v6 = f"127.0.0.1:{port}", f"[::1]:{port}"
+    assert answers["127.0.0.1"] == (201, v4, f"/backends/web/servers/{v4}")
+    assert answers["127.000.000.001"] == (409, f"backend 'web' already has server {v4}", None)
+    if localhost == "127.0.0.1":  # localhost is 127.0.0.1; [::1] is another endpoint
+        assert answers["localhost"] == (
+            409,
+            f"backend 'web' has server {v4}: localhost:{port} is the same server as {v4} "
+            f"(both are {v4})",
+            None,
+        )
+        assert answers["[::1]"] == (201, v6, f"/backends/web/servers/{v6}")
+    else:
+        assert answers["localhost"][:2] == (201, f"localhost:{port}")
+        assert answers["[::1]"][0] == 409
+    servers = [s["address"] for s in running.api.get("/backends/web")[1]["servers"]]
+    assert len(servers) == 4 and v4 in servers
+    # Any spelling names the server it added.
+    status, body, _ = running.api.request(
+        "PATCH", f"/backends/web/servers/127.000.000.001:{port}", {"weight": 3}
+    )
+    assert (status, body["address"], body["weight"]) == (200, v4, 3)
+    status, body = running.api.get(f"/backends/web/servers/127.1:{port}")
+    assert (status, body["address"]) == (200, v4)
+    status, body, _ = running.api.request("DELETE", f"/backends/web/servers/127.1:{port}?wait=1")
+    assert (status, body) == (200, {"address": v4, "removed": True})
 
 
 def test_changes_are_persisted_and_replayed(running: Running, tmp_path: Path) -> None:

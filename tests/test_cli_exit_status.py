@@ -49,6 +49,7 @@ def test_exit_status_table(tmp_path: Path, busy_port: int) -> None:
     good = _write(tmp_path, GOOD.format(port=0))
     bad = _write(tmp_path, GOOD.format(port=0).replace("mode =", "mdoe ="), "bad.toml")
     busy = _write(tmp_path, GOOD.format(port=busy_port), "busy.toml")
+    deep = _write(tmp_path, "x = " + "[" * 20_000 + "]" * 20_000, "deep.toml")
     cases = [
         (["--version"], 0, fastlb.__version__),
         (["--help"], 0, "demo"),
@@ -58,7 +59,9 @@ def test_exit_status_table(tmp_path: Path, busy_port: int) -> None:
         (["check", "--config", bad], 2, "listeners[0].mdoe: unknown key (did you mean 'mode'?)"),
         (["check", "--config", str(tmp_path / "missing.toml")], 2, "cannot read the file"),
         (["check"], 2, "--config"),
+        (["check", "--config", deep], 2, "nests lists or tables too deeply"),
         (["run", "--config", bad], 2, "mdoe"),
+        (["run", "--config", deep], 2, "nests lists or tables too deeply"),
         (["run", "--config", good, "--workers", "0"], 2, "--workers"),
         (["run", "--config", busy], 1, "in use"),
         (["demo", "--port", "70000"], 2, "port"),

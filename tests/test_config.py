@@ -127,7 +127,7 @@ def test_two_listeners_on_one_address(tmp_path: Path) -> None:
 
 def test_duplicate_server(tmp_path: Path) -> None:
     errors = _errors(tmp_path, GOOD.replace("localhost:5434", "127.0.0.1:5432"))
-    assert errors == ["backends.pg: server 127.0.0.1:5432 is listed twice"]
+    assert errors == ["backends.pg.servers[1].address: server 127.0.0.1:5432 is listed twice"]
 
 
 def test_no_servers(tmp_path: Path) -> None:

@@ -601,7 +601,7 @@ def test_hash_key_error_comes_with_duplicate_server() -> None:
     servers = SERVERS * 2
     data = _data(api={"servers": servers, "hash_key": "uri"})
     assert _errors(data) == [
-        "backends.api: server 127.0.0.1:9001 is listed twice",
+        "backends.api.servers[1].address: server 127.0.0.1:9001 is listed twice",
         'backends.api.hash_key: hash_key \'uri\' needs balance = "maglev" or "ring" '
         '(this backend uses "round_robin")',
     ]

@@ -257,6 +257,29 @@ def test_toml_error_at_end_of_document_has_a_position(tmp_path: Path) -> None:
     assert errors == ["TOML syntax error: Invalid value (at end of document, line 2, column 1)"]
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deep.toml", "x = " + "[" * 20_000 + "]" * 20_000),
+        ("deep.toml", "x = " + "{ a = " * 5_000 + "1" + " }" * 5_000),
+        ("deep.yaml", "x: " + "[" * 20_000 + "]" * 20_000),
+        ("deep.yaml", "x:\n" + "".join("  " * i + "- \n" for i in range(1, 2_000))),
+    ],
+)
+def test_deep_nesting_is_a_format_error(name: str, text: str) -> None:
+    with pytest.raises(FormatError) as info:  # was a RecursionError (a traceback)
+        loads(text, name)
+    fmt = "YAML" if name.endswith(".yaml") else "TOML"
+    assert str(info.value) == (
+        f"{fmt}: the file nests lists or tables too deeply to be read (a config needs a few levels)"
+    )
+
+
+def test_nesting_a_parser_can_read_is_a_config_error(tmp_path: Path) -> None:
+    errors = _errors(tmp_path, "x = " + "[" * 300 + "]" * 300, "fastlb.toml")
+    assert "x: unknown key" in errors
+
+
 def test_format_of() -> None:
     assert format_of("a.toml") == "toml"
     assert format_of("/etc/fastlb/a.YML") == "yaml"

@@ -85,6 +85,19 @@ def test_readding_a_removed_config_server_is_a_patch(tmp_path: Path) -> None:
     assert _servers(ctl.effective()) == {A: (3, 0, "up"), B: (1, 0, "up")}
 
 
+def test_readding_a_removed_config_server_under_another_spelling(tmp_path: Path) -> None:
+    ctl = _ctl(tmp_path, [A, B, C])
+    assert ctl.begin_remove("web", "127.000.000.001:7001")  # A, spelled otherwise
+    ctl.finish_remove("web", "127.1:7001")
+    assert ctl.begin_remove("web", B)
+    with pytest.raises(Conflict, match=f"server {B} of backend 'web' is being removed"):
+        ctl.add_server("web", "127.000.000.001:7002")
+    added = ctl.add_server("web", "127.1:7001", weight=3)
+    assert added.address == A  # back under the config's address, as a patch
+    assert ctl.overrides().kind(("web", A)) == "patch"
+    assert _servers(ctl.configured()) == {A: (3, 0, "up"), B: (1, 0, "drain"), C: (1, 0, "up")}
+
+
 def test_the_last_server_stays(tmp_path: Path) -> None:
     ctl = _ctl(tmp_path)
     ctl.begin_remove("web", A)
@@ -193,6 +206,27 @@ def test_replay_over_a_changed_config_lets_the_config_win(tmp_path: Path) -> Non
     assert _servers(again.effective()) == {A: (4, 0, "maint"), C: (1, 0, "up")}
 
 
+def test_replay_over_a_config_that_lists_an_added_server_under_another_spelling(
+    tmp_path: Path,
+) -> None:
+    ctl = _ctl(tmp_path, [A, B])
+    ctl.add_server("web", "127.000.000.001:7003")
+    assert ctl.overrides().kind(("web", C)) == "add"
+    data = config_data([A, B, "127.1:7003"], state_file=str(tmp_path / "state.json"))
+    data["backends"]["web"]["servers"][2]["weight"] = 4
+    again = Controller(parse_config(data))
+    assert again.warnings == [f"add of web/{C} dropped: the config lists that server itself"]
+    assert _servers(again.effective())[C] == (4, 0, "up")
+    # A host name the config lists resolves to the added address.
+    if socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)[0][4][0] == "127.0.0.1":
+        data["backends"]["web"]["servers"][2]["address"] = "localhost:7003"
+        again = Controller(parse_config(data))
+        assert again.warnings == [
+            f"add of web/{C} dropped: the config lists that server itself, as localhost:7003"
+        ]
+        assert _servers(again.effective())["localhost:7003"] == (4, 0, "up")
+
+
 def test_replay_drops_removals_that_empty_a_backend(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text(json.dumps({"version": 1, "servers": [
@@ -205,6 +239,34 @@ def test_replay_drops_removals_that_empty_a_backend(tmp_path: Path) -> None:
         f"remove of web/{A} dropped: backend 'web' would have no server",
     ]
     assert list(_servers(ctl.effective())) == [A]
+
+
+def test_state_file_of_an_earlier_version_with_addresses_as_written(tmp_path: Path) -> None:
+    """Earlier versions kept addresses as written and let one endpoint be
+    added under several spellings: each entry now names its server by the
+    canonical address, and what would make one server twice is dropped
+    with a warning instead of stopping the start."""
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"version": 1, "servers": [
+        {"backend": "web", "address": "127.000.000.001:7001", "op": "patch", "weight": 5,
+         "config": {"weight": 1}},
+        {"backend": "web", "address": "127.0.0.1:7003", "op": "add", "weight": 2},
+        {"backend": "web", "address": "127.000.000.001:7003", "op": "add", "weight": 3},
+        {"backend": "web", "address": "LOCALHOST:7003", "op": "add", "weight": 4},
+        {"backend": "web", "address": "127.1:7002", "op": "add"},
+    ]}))  # fmt: skip
+    ctl = Controller(make_config(["127.000.000.001:7001", B], state_file=str(path)))
+    localhost = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)[0][4][0]
+    same = f"localhost:7003 is the same server as {C} (both are {C})"
+    assert ctl.warnings == [
+        "add of web/127.000.000.001:7003 dropped: an earlier entry is about the same server, "
+        f"web/{C}",
+        f"add of web/{B} dropped: the config lists that server itself",
+        *([f"add of web/localhost:7003 dropped: {same}"] if localhost == "127.0.0.1" else []),
+    ]
+    assert _servers(ctl.effective())[A] == (5, 0, "up")
+    assert _servers(ctl.effective())[C] == (2, 0, "up")
+    assert set(_servers(ctl.effective())) >= {A, B, C}
 
 
 @pytest.mark.parametrize(

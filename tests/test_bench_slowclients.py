@@ -272,7 +272,8 @@ def test_one_attack_reads_memory_and_waits_for_release(
     assert got["ratio"] == pytest.approx(0.4) and got["recovery"] == pytest.approx(0.9)
     assert got["errors"] == 3 and got["after_ok_per_s"] == 90_000.0
     assert got["fds_during"] >= got["fds_before"] + 50  # the server thread held them
-    assert got["seconds_to_release"] is not None and got["fds_after"] < got["fds_during"]
+    assert got["release_s"] is not None and got["unreleased"] == 0
+    assert got["fds_after"] <= got["fds_during"] - 0.95 * 50
     assert got["rss_during"] > 0 and got["attacker"]["stopped_by"] == "stdin"
     flat = slowclients.flatten({a.name: got})
     assert flat["long-polls.ratio"] == pytest.approx(0.4) and flat["worst_ratio"] == 0.4
@@ -316,6 +317,7 @@ def slow_entry(name: str, round_no: int, baseline: float, under: dict[str, float
             "ratio": ok / baseline, "ok_per_s": ok, "errors": 0, "requests": ok * 5,
             "held_at_stop": 500, "rss_before": 10 * 2**20, "rss_during": 30 * 2**20,
             "rss_after": 12 * 2**20, "recovery": 0.95, "after_ok_per_s": 0.95 * baseline,
+            "release_s": 0.25 if ok else None, "unreleased": 0 if ok else 1,
         }
         for a, ok in under.items()
     }  # fmt: skip
@@ -344,9 +346,9 @@ def test_the_report_gives_ratios_and_the_bar() -> None:
     assert "| fastlb | 0.00x |" in text and "| HAProxy | 0.95x |" in text  # worst ratio
     row = next(line for line in text.splitlines() if line.startswith("| fastlb | `slowloris`"))
     assert "| 500 of 500 | 50,000 | 0 | 0.00x | **no** | 0 (no response at all) |" in row
-    assert "10.0 MiB → 30.0 MiB → 12.0 MiB" in row and "47,500 (0.95x)" in row
+    assert "10.0 MiB → 30.0 MiB → 12.0 MiB | not in 5 s | 47,500 (0.95x) |" in row
     row = next(line for line in text.splitlines() if line.startswith("| fastlb | `long-polls`"))
-    assert "| 48,000 | 0.96x | yes |" in row
+    assert "| 48,000 | 0.96x | yes |" in row and "| 0.25 s |" in row
     assert "fastlb does **not** meet the bar" in text and "`long-polls` 0.96x" in text
     assert "`slowloris`: 500 connections" in text and "timeout http-request 10s" in text
     assert "direct has no `slow-clients`" in text
@@ -393,3 +395,15 @@ def test_contenders_keep_their_connection_slots() -> None:
     assert configs.haproxy_maxconn(20_000) > 5000 + 50  # slowloris and wrk fit
     assert configs.nginx_worker_connections(20_000) > 2 * 2000 + 50  # long polls use two each
     assert contenders.cannot("fastlb", "http", TOOLS) is None
+
+
+def test_release_is_counted_from_the_descriptors_during_the_attack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench.tool.procs import tree_fds
+
+    me = [os.getpid()]
+    now = tree_fds(me)
+    assert slowclients.wait_released(me, now + 100, 100) is not None  # 95 of 100 gone: released
+    monkeypatch.setattr(slowclients, "RELEASE_TIMEOUT_S", 0.2)
+    assert slowclients.wait_released(me, now, 100) is None  # none of them went

@@ -41,7 +41,9 @@ BUILD_GRACE_S = 5.0  # beyond conns / OPEN_RATE for the attack to be up
 HOLD_SLACK_S = 10.0  # the attacker outlives wrk's run by this much, then stops alone
 SLOW_AFTER_MIN_S = 15.0  # the backend answers a long poll after this (or later)
 RECOVERY_S = 1  # the wrk run after each attack
-RELEASE_TIMEOUT_S = 10.0  # for the proxy to close the attack's descriptors
+RELEASE_TIMEOUT_S = 5.0  # for the proxy to close the attack's connections
+RELEASED_SHARE = 0.95  # of the connections held, closed on the proxy's side: released
+MIN_WARMUP_S = 1.0  # the baseline is the reference of every ratio: warmed up even in --quick
 POLL_S = 0.05
 
 
@@ -82,6 +84,8 @@ PER_ATTACK = (
     "rss_after",
     "recovery",
     "after_ok_per_s",
+    "release_s",
+    "unreleased",
 )
 FIGURES = (
     "worst_ratio",
@@ -210,14 +214,16 @@ def fast_route(s: Settings, port: int, seconds: float, check: bool) -> dict[str,
     return result
 
 
-def wait_released(pids: Sequence[int], fds_before: int, conns: int) -> float | None:
-    """Seconds until the proxy's descriptors are back near fds_before (the
-    attack's connections closed on its side), or None past RELEASE_TIMEOUT_S."""
-    margin = max(20, conns // 50)
+def wait_released(pids: Sequence[int], fds_during: int, held: int) -> float | None:
+    """Seconds until the proxy has closed RELEASED_SHARE of the held attack
+    connections (its descriptors down by that many from fds_during), or
+    None past RELEASE_TIMEOUT_S.  Counted from fds_during, not from before
+    the attack: idle backend connections the proxy keeps may have grown."""
+    target = fds_during - int(RELEASED_SHARE * held)
     started = time.monotonic()
-    while time.monotonic() - started < RELEASE_TIMEOUT_S:
-        if tree_fds(pids) <= fds_before + margin:
-            return round(time.monotonic() - started, 3)
+    while (took := time.monotonic() - started) < RELEASE_TIMEOUT_S:
+        if tree_fds(pids) <= target:
+            return round(took, 3)
         time.sleep(POLL_S)
     return None
 
@@ -240,7 +246,7 @@ def one_attack(
         stats = running.stop()
     if not alive(pids):
         raise BenchError(f"the proxy exited during the {a.name} attack")
-    released = wait_released(pids, fds_before, conns)
+    released = wait_released(pids, fds_during, stats["held_at_stop"])
     rss_after, fds_after = tree_rss(pids), tree_fds(pids)
     after = fast_route(s, port, RECOVERY_S, check=False)
     return {
@@ -262,7 +268,8 @@ def one_attack(
         "fds_before": fds_before,
         "fds_during": fds_during,
         "fds_after": fds_after,
-        "seconds_to_release": released,
+        "release_s": released,
+        "unreleased": 0 if released is not None else 1,
     }
 
 
@@ -284,8 +291,7 @@ def measure(s: Settings, port: int, pids: Sequence[int]) -> dict[str, Any]:
     """Baseline (after a warm-up), then every attack in turn on one proxy process."""
     if not pids:
         raise BenchError("there is no proxy process to attack")
-    if s.warmup > 0:
-        fast_route(s, port, s.warmup, check=True)
+    fast_route(s, port, max(MIN_WARMUP_S, s.warmup), check=True)
     baseline = fast_route(s, port, s.duration, check=True)
     attacks = {a.name: one_attack(s, a, port, pids, baseline["ok_per_s"]) for a in ATTACKS}
     return {
@@ -299,7 +305,7 @@ def measure(s: Settings, port: int, pids: Sequence[int]) -> dict[str, Any]:
 
 def estimate_seconds(s: Settings) -> float:
     """About how long one run takes."""
-    seconds = 0.5 + max(0.0, s.warmup) + max(1, round(s.duration))
+    seconds = 0.5 + max(MIN_WARMUP_S, s.warmup) + max(1, round(s.duration))
     for a in ATTACKS:
         seconds += connections(a, s.attack_conns) / OPEN_RATE + max(1, round(s.duration))
         seconds += RECOVERY_S + 0.5

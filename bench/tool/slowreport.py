@@ -15,7 +15,7 @@ from bench.tool.slowclients import ATTACKS, BAR
 HEAD = (
     "| contender | attack | connections held | req/s, no attack | req/s under attack | ratio "
     f"| ≥ {BAR:.2f} | errors under attack | RSS before → during → after "
-    "| req/s after (ratio) |"
+    "| proxy closed them in | req/s after (ratio) |"
 )
 
 
@@ -30,6 +30,16 @@ def fmt_errors(errors: float | None, requests: float | None) -> str:
     return fmt_count(errors)
 
 
+def fmt_release(seconds: float | None, unreleased: float | None) -> str:
+    """How long the proxy took to close the attack's connections once the
+    attacker had (the median over rounds)."""
+    if unreleased is None:
+        return "—"
+    if unreleased >= 0.5 or seconds is None:
+        return f"not in {slowclients.RELEASE_TIMEOUT_S:g} s"
+    return f"{seconds:.2f} s"
+
+
 def verdict(ratio: float | None) -> str:
     if ratio is None:
         return "—"
@@ -38,7 +48,7 @@ def verdict(ratio: float | None) -> str:
 
 def rows(meds: Medians, names: Sequence[str], cap: int | None) -> list[str]:
     here = meds.get(slowclients.NAME, {})
-    lines = [HEAD, "|---|---|" + "---:|" * 8]
+    lines = [HEAD, "|---|---|" + "---:|" * 9]
     for name in names:
         if name not in here:
             continue
@@ -57,6 +67,7 @@ def rows(meds: Medians, names: Sequence[str], cap: int | None) -> list[str]:
                 verdict(got["ratio"]),
                 fmt_errors(got["errors"], got["requests"]),
                 rss,
+                fmt_release(got["release_s"], got["unreleased"]),
                 f"{fmt_count(got['after_ok_per_s'])} ({fmt_ratio(got['recovery'])})",
             ]
             lines.append("| " + " | ".join(cells) + " |")
@@ -92,7 +103,8 @@ def note(options: dict[str, Any], nofile: int) -> str:
         f"same process, and the bar (≥ {BAR:.2f}) is fastlb's.  Errors are wrk's socket "
         "errors (connect, read, write, timeout) and non-2xx responses under attack.  RSS is "
         "the proxy's process tree (psutil) before the attack, at the end of wrk's run under "
-        "it, and once the proxy has closed the attack's descriptors (10 s at most).  "
+        "it, and once the proxy has closed the attack's connections (or "
+        f"{slowclients.RELEASE_TIMEOUT_S:g} s later, when it had not).  "
         "The slow route, /slow, is answered by the backend only after the attack.  "
         "Configs as in the other L7 scenarios, timeouts at each proxy's defaults or its "
         f"example configs': HAProxy `timeout http-request 10s`, `timeout client "

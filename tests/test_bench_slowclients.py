@@ -259,7 +259,7 @@ def test_one_attack_reads_memory_and_waits_for_release(
     connections); wrk is replaced by fixed figures."""
     runs = iter([(0, 40_000.0, 3), (1, 90_000.0, 0)])
 
-    def fake_wrk(s: Settings, port: int, seconds: float, check: bool) -> dict[str, Any]:
+    def fake_wrk(s: Settings, port: int, pids: Any, seconds: float, check: bool) -> dict[str, Any]:
         i, ok, errors = next(runs)
         assert port == server.port and not check
         return {"ok_per_s": ok, "errors": errors, "requests": int(ok * seconds), "i": i}

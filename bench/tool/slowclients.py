@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.tool import attack, wrk
-from bench.tool.procs import BenchError, alive, tree_fds, tree_rss
+from bench.tool.procs import BenchError, alive, tree_cpu, tree_fds, tree_rss
 
 if TYPE_CHECKING:
     from bench.tool.scenarios import Settings
@@ -205,10 +205,16 @@ def attacking(plan: attack.Plan) -> Iterator[Running]:
 # ---------------------------------------------------------------- measuring
 
 
-def fast_route(s: Settings, port: int, seconds: float, check: bool) -> dict[str, Any]:
-    """wrk keep-alive to /small, as l7-small; with check a run with errors fails."""
+def fast_route(
+    s: Settings, port: int, pids: Sequence[int], seconds: float, check: bool
+) -> dict[str, Any]:
+    """wrk keep-alive to /small, as l7-small, with the proxy's CPU per
+    request (JSON only); with check a run with errors fails."""
     spec = wrk.WrkRun(s.wrk, port, "/small", seconds, s.connections)
+    cpu0 = tree_cpu(pids)
     result = wrk.run(spec, check=check)
+    if result["requests"]:
+        result["cpu_us_per_req"] = (tree_cpu(pids) - cpu0) / result["requests"] * 1e6
     result["ok_per_s"] = wrk.ok_per_s(result)
     result["errors"] = wrk.errors(result)
     return result
@@ -241,14 +247,14 @@ def one_attack(
     rss_before, fds_before = tree_rss(pids), tree_fds(pids)
     with attacking(plan) as running:
         held = running.wait_held()
-        under = fast_route(s, port, s.duration, check=False)
+        under = fast_route(s, port, pids, s.duration, check=False)
         rss_during, fds_during = tree_rss(pids), tree_fds(pids)
         stats = running.stop()
     if not alive(pids):
         raise BenchError(f"the proxy exited during the {a.name} attack")
     released = wait_released(pids, fds_during, stats["held_at_stop"])
     rss_after, fds_after = tree_rss(pids), tree_fds(pids)
-    after = fast_route(s, port, RECOVERY_S, check=False)
+    after = fast_route(s, port, pids, RECOVERY_S, check=False)
     return {
         "connections": conns,
         "held": held["held"],
@@ -291,8 +297,8 @@ def measure(s: Settings, port: int, pids: Sequence[int]) -> dict[str, Any]:
     """Baseline (after a warm-up), then every attack in turn on one proxy process."""
     if not pids:
         raise BenchError("there is no proxy process to attack")
-    fast_route(s, port, max(MIN_WARMUP_S, s.warmup), check=True)
-    baseline = fast_route(s, port, s.duration, check=True)
+    fast_route(s, port, pids, max(MIN_WARMUP_S, s.warmup), check=True)
+    baseline = fast_route(s, port, pids, s.duration, check=True)
     attacks = {a.name: one_attack(s, a, port, pids, baseline["ok_per_s"]) for a in ATTACKS}
     return {
         "requests_per_s": baseline["requests_per_s"],

@@ -17,6 +17,7 @@ from bench.tool.procs import (
     BenchError,
     Proc,
     check_serves,
+    http_get,
     logs_of,
     start_process,
     stop_process,
@@ -33,6 +34,7 @@ class Backend:
     proc: Proc
     ports: tuple[int, ...]
     kind: str  # "nginx" or "stand-in"
+    slow_port: int | None = None  # where NGINX sends /slow (slow-clients), if anywhere
 
 
 def write_backend_files(run_dir: Path) -> Path:
@@ -48,44 +50,83 @@ def write_backend_files(run_dir: Path) -> Path:
 
 
 def write_backend_conf(
-    run_dir: Path, ports: Sequence[int], nofile: int = NOFILE, workers: int = 1
+    run_dir: Path,
+    ports: Sequence[int],
+    nofile: int = NOFILE,
+    workers: int = 1,
+    slow_port: int | None = None,
 ) -> Path:
     """The files and an nginx.conf serving them on every port; its path."""
     root = write_backend_files(run_dir)
     (run_dir / "nginx-temp").mkdir(exist_ok=True)
     path = run_dir / "backend.conf"
-    path.write_text(configs.nginx_backend_conf(run_dir, ports, root, workers, nofile))
+    path.write_text(configs.nginx_backend_conf(run_dir, ports, root, workers, nofile, slow_port))
     return path
 
 
-def backend_commands(
-    run_dir: Path, nginx: str | None, ports: Sequence[int], nofile: int, workers: int
-) -> list[list[str]]:
-    """The command(s) that run the backend: one NGINX with `workers`
-    processes, or `workers` copies of the stand-in sharing the ports."""
-    if nginx:
-        write_backend_conf(run_dir, ports, nofile, workers)
-        return [configs.nginx_argv(nginx, run_dir, "backend")]
-    root = write_backend_files(run_dir)
+def stand_in_command(root: Path, ports: Sequence[int]) -> list[str]:
     cmd = [sys.executable, str(STAND_IN), "--root", str(root)]
     for port in ports:
         cmd += ["--port", str(port)]
-    return [cmd] * workers
+    return cmd
+
+
+def backend_commands(
+    run_dir: Path,
+    nginx: str | None,
+    ports: Sequence[int],
+    nofile: int,
+    workers: int,
+    slow_port: int | None = None,
+) -> list[list[str]]:
+    """The command(s) that run the backend: one NGINX with `workers`
+    processes (and, with slow_port, one stand-in there for NGINX's /slow),
+    or `workers` copies of the stand-in sharing the ports (it serves /slow
+    itself)."""
+    if nginx:
+        write_backend_conf(run_dir, ports, nofile, workers, slow_port)
+        cmds = [configs.nginx_argv(nginx, run_dir, "backend")]
+        if slow_port:
+            cmds.append(stand_in_command(run_dir / "www", [slow_port]))
+        return cmds
+    return [stand_in_command(write_backend_files(run_dir), ports)] * workers
+
+
+def check_slow_route(port: int) -> None:
+    """Raise BenchError unless /slow?after=0 comes back whole through port."""
+    try:
+        status, body = http_get(port, "/slow?after=0")
+    except OSError as exc:
+        raise BenchError(f"GET /slow through the backend on port {port}: {exc}") from exc
+    if status != 200 or body != SMALL_BODY:
+        raise BenchError(f"GET /slow through the backend on port {port}: status {status}")
 
 
 def start_backend(
-    workdir: Path, nginx: str | None, ports: Sequence[int], nofile: int, workers: int = 1
+    workdir: Path,
+    nginx: str | None,
+    ports: Sequence[int],
+    nofile: int,
+    workers: int = 1,
+    slow_port: int | None = None,
 ) -> Backend:
-    """Start the backend and check that it serves on every port."""
+    """Start the backend and check that it serves on every port (and its
+    slow route, with slow_port: the port NGINX sends /slow to)."""
     run_dir = workdir / "backend"
     run_dir.mkdir(mode=0o755)
-    cmds = backend_commands(run_dir, nginx, ports, nofile, workers)
+    cmds = backend_commands(run_dir, nginx, ports, nofile, workers, slow_port)
     proc = start_process("backend", cmds, run_dir)
     try:
+        if nginx and slow_port:
+            wait_listening(proc, slow_port)
         for port in ports:
             wait_listening(proc, port)
             check_serves(port, f"the backend on port {port}")
+            if slow_port:
+                check_slow_route(port)
     except BenchError as exc:
         stop_process(proc)
         raise BenchError(f"{exc}\n{logs_of(run_dir)}") from exc
-    return Backend(proc, tuple(ports), "nginx" if nginx else "stand-in")
+    if nginx:
+        return Backend(proc, tuple(ports), "nginx", slow_port)
+    return Backend(proc, tuple(ports), "stand-in")

@@ -38,12 +38,13 @@ class Preset:
     settle: float
     micro_passes: int
     micro_max_time: float
+    attack_conns: int | None  # None: each slow-client attack's own count
 
 
 PRESETS = {
-    "quick": Preset(1, 1.0, 0.0, 200, 0.3, 1, 0.02),
-    "default": Preset(3, 5.0, 1.0, 5000, 1.0, 3, 0.5),
-    "full": Preset(5, 10.0, 2.0, 5000, 1.0, 5, 1.0),
+    "quick": Preset(1, 1.0, 0.0, 200, 0.3, 1, 0.02, 500),
+    "default": Preset(3, 5.0, 1.0, 5000, 1.0, 3, 0.5, None),
+    "full": Preset(5, 10.0, 2.0, 5000, 1.0, 5, 1.0, None),
 }
 
 
@@ -58,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     preset.add_argument(
         "--quick",
         action="store_true",
-        help="CI check, about a minute: 1 round of 1 s runs, no warm-up, 200 idle "
-        "connections, 1 short micro pass, no C micro benchmarks",
+        help="CI check, a few minutes: 1 round of 1 s runs, no warm-up, 200 idle "
+        "connections, 500 connections per slow-client attack, 1 short micro pass, no C micro "
+        "benchmarks",
     )
     preset.add_argument(
         "--full",
@@ -78,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--idle-conns", type=int, help="idle connections of the `idle` scenario (default 5000)"
+    )
+    p.add_argument(
+        "--attack-conns",
+        type=int,
+        help="at most this many connections per attack of `slow-clients` (default: slowloris "
+        "5000, stalled-bodies 2000, long-polls 2000; quick 500)",
     )
     p.add_argument(
         "--workers",
@@ -152,7 +160,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     args.preset = "quick" if args.quick else "full" if args.full else "default"
     preset = PRESETS[args.preset]
-    for name in ("rounds", "duration", "warmup", "idle_conns", "micro_passes"):
+    for name in ("rounds", "duration", "warmup", "idle_conns", "micro_passes", "attack_conns"):
         if getattr(args, name) is None:
             setattr(args, name, getattr(preset, name))
     args.settle, args.micro_max_time = preset.settle, preset.micro_max_time
@@ -164,6 +172,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--rounds": args.rounds, "--duration": args.duration, "--connections": args.connections,
         "--many-conns": args.many_conns, "--idle-conns": args.idle_conns,
         "--workers": args.workers, "--micro-passes": args.micro_passes,
+        "--attack-conns": 1 if args.attack_conns is None else args.attack_conns,
     }  # fmt: skip
     for option, value in small.items():
         if value < 1:
@@ -231,7 +240,14 @@ class RichProgress:
 def describe_backend(backend: Backend, tools: Tools, workers: int) -> str:
     if backend.kind == "nginx":
         version = report.short_version(machine.first_line([tools.nginx or "nginx", "-v"]))
-        return f"NGINX {version}, {workers} worker(s), /small (13 B) and /1m (1 MiB) on 2 ports"
+        slow = (
+            "; /slow (slow-clients) passed on to one stand-in process, which answers when "
+            "the request asks"
+            if backend.slow_port
+            else ""
+        )
+        files = "/small (13 B) and /1m (1 MiB) on 2 ports"
+        return f"NGINX {version}, {workers} worker(s), {files}{slow}"
     why = "NGINX not found: Debian package nginx"
     if tools.nginx:
         why = "chosen with --backend stand-in"
@@ -273,6 +289,7 @@ def make_settings(args: argparse.Namespace, tools: Tools) -> Settings:
         wrk=tools.wrk, duration=args.duration, warmup=args.warmup,
         connections=args.connections, many_conns=args.many_conns,
         idle_conns=args.idle_conns, settle=args.settle, cap_cpus=args.cap_cpus,
+        attack_conns=args.attack_conns,
     )  # fmt: skip
 
 
@@ -289,13 +306,16 @@ def run_macro(
     first = runner.plan(names, [s for s in macro if s.kind != "latency"], args.rounds, tools)
     latency = runner.plan(names, [s for s in macro if s.kind == "latency"], args.rounds, tools)
     settings = make_settings(args, tools)
-    ports = tuple(procs.free_ports(2))
+    *ports, slow_port = procs.free_ports(3)  # slow_port: the slow route behind NGINX
+    slow = any(s.kind == "slow" for s in macro)
     progress.start("backend")
     server = None if args.backend == "stand-in" else tools.nginx
-    backend = start_backend(workdir, server, ports, info["nofile"], args.workers)
+    backend = start_backend(
+        workdir, server, ports, info["nofile"], args.workers, slow_port if slow else None
+    )
     info["backend"] = describe_backend(backend, tools, args.workers)
     ctx = runner.Context(
-        tools, ports, workdir, args.workers, info["nofile"], args.proxy_cpus, settings,
+        tools, tuple(ports), workdir, args.workers, info["nofile"], args.proxy_cpus, settings,
         args.retries,
     )  # fmt: skip
     try:

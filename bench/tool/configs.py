@@ -23,6 +23,7 @@ Mode = Literal["http", "tcp"]
 PROXY_MAXCONN = 20_000
 L7_KEEPALIVE = 64  # idle connections each proxy keeps to the backends
 IDLE_TIMEOUT_S = 120  # client and server inactivity timeouts, everywhere
+SLOW_ROUTE_TIMEOUT_S = 3600  # the backend NGINX waits this long for its slow route
 NGINX_TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
@@ -85,11 +86,26 @@ def nginx_temp_paths(run_dir: Path) -> str:
 
 
 def nginx_backend_conf(
-    run_dir: Path, ports: Sequence[int], root: Path, workers: int = 1, nofile: int = NOFILE
+    run_dir: Path,
+    ports: Sequence[int],
+    root: Path,
+    workers: int = 1,
+    nofile: int = NOFILE,
+    slow_port: int | None = None,
 ) -> str:
     """The backend: /small and /1m from root on every port, keep-alive on
-    for any number of requests, sendfile, no access log."""
+    for any number of requests, sendfile, no access log.  With slow_port,
+    /slow (the slow-clients scenario's slow route) goes to the stand-in
+    server there, which answers when the query says (NGINX cannot wait)."""
     listens = "".join(f"        listen {addr(port)} backlog=4096;\n" for port in ports)
+    slow = (
+        "        location = /slow {\n"
+        f"            proxy_pass http://{addr(slow_port)};\n"
+        f"            proxy_read_timeout {SLOW_ROUTE_TIMEOUT_S}s;\n"
+        "        }\n"
+        if slow_port
+        else ""
+    )
     http = (
         "http {\n"
         "    access_log off;\n"
@@ -106,6 +122,7 @@ def nginx_backend_conf(
         f"        root {root};\n"
         "        location = /small { }\n"
         "        location = /1m { }\n"
+        f"{slow}"
         "        location / { return 404; }\n"
         "    }\n"
         "}\n"

@@ -262,6 +262,26 @@ def tree_rss(pids: Sequence[int]) -> int:
     return total
 
 
+def tree_fds(pids: Sequence[int]) -> int:
+    """Open descriptors of the processes and all their descendants."""
+    total = 0
+    for proc in _tree(pids):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += proc.num_fds()
+    return total
+
+
+def alive(pids: Sequence[int]) -> bool:
+    """Whether every one of the processes still runs (not exited, not a zombie)."""
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            return False
+    return True
+
+
 def tree_cpu(pids: Sequence[int]) -> float:
     """CPU seconds (user + system) used so far by the processes and their descendants."""
     total = 0.0

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.tool import configs, contenders
+from bench.tool import configs, contenders, slowclients
 from bench.tool.scenarios import BY_NAME as SCENARIOS
 from bench.tool.scenarios import CAPPED_CPUS, Scenario
 
@@ -26,6 +26,7 @@ FIGURES = (
     "p99.9_us",
     "late_fraction",
     "bytes_per_conn",
+    *slowclients.FIGURES,
 )
 REFERENCES = ("haproxy", "direct")
 
@@ -132,12 +133,14 @@ FORMATS: dict[str, Callable[[float | None], str]] = {
     "bytes_per_s": fmt_bps,
     "p99_us": fmt_us,
     "bytes_per_conn": fmt_bytes,
+    "worst_ratio": fmt_ratio,
 }
 HEADLINE_UNITS = {
     "requests_per_s": "req/s",
     "bytes_per_s": "bytes/s",
     "p99_us": "p99",
     "bytes_per_conn": "RSS per conn.",
+    "worst_ratio": "worst ratio under attack",
 }
 REF_TITLES = {"haproxy": "vs HAProxy", "direct": "vs direct"}
 
@@ -374,6 +377,11 @@ def render(
     for s in scenarios:
         scenario = SCENARIOS[s]
         text.append(f"### `{s}`: {scenario.title}\n")
+        if scenario.kind == "slow":
+            from bench.tool import slowreport  # it imports this module
+
+            text += slowreport.section(meds, names, info)
+            continue
         if scenario.kind == "latency":
             text.append(latency_note(info))
         elif note := scenario_note(s, info["options"]):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.tool import contenders, cpucap, procs, report
+from bench.tool import contenders, cpucap, procs, report, slowclients
 from bench.tool.configs import Target
 from bench.tool.contenders import Tools
 from bench.tool.procs import BenchError
@@ -78,6 +78,8 @@ def estimate_seconds(jobs: Sequence[Job], s: Settings) -> float:
     for _, scenario, _ in jobs:
         if scenario.kind == "idle":
             total += 1.0 + s.settle + s.idle_conns * 0.001
+        elif scenario.kind == "slow":
+            total += slowclients.estimate_seconds(s)
         else:
             warmup = max(1, round(s.warmup)) if s.warmup > 0 else 0
             total += 0.5 + warmup + max(1, round(s.duration))

@@ -4,7 +4,9 @@ Every wrk scenario runs `wrk -t1` for --duration seconds after a --warmup
 run on the same process; the contender's CPU time (user + system of its
 process tree, from psutil) over that run divided by the requests done is its
 CPU per request.  The latency scenario paces wrk with paced.lua at a fixed
-rate; the idle scenario measures resident memory per idle connection."""
+rate; the idle scenario measures resident memory per idle connection; the
+slow-clients scenario measures req/s under slow-client attacks
+(slowclients.py)."""
 
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bench.tool import wrk
+from bench.tool import slowclients, wrk
 from bench.tool.configs import Mode
 from bench.tool.procs import LOOPBACK, SMALL_BODY, BenchError, tree_cpu, tree_rss
 
-Kind = Literal["wrk", "latency", "idle"]
+Kind = Literal["wrk", "latency", "idle", "slow"]
 LINGER_RST = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a RST
 
 
@@ -62,16 +64,26 @@ SCENARIOS: tuple[Scenario, ...] = (
         "idle",
         headline="bytes_per_conn",
     ),
+    Scenario(
+        slowclients.NAME,
+        "L7 req/s under slow-client attacks, over req/s with none",
+        "http",
+        "slow",
+        headline="worst_ratio",
+    ),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
 NAMES = tuple(BY_NAME)
 RATE_SOURCE = "l7-small"  # the latency rate is half the slowest proxy's req/s here
 NO_PROXY = "there is no proxy process to measure"
+NO_PROXY_TO_ATTACK = "no proxy to attack: the attack would hit the backend all runs share"
 RATE_TOLERANCE = 0.05  # a latency run this far below the offered rate is "short"
 
 
 def direct_cannot(scenario: Scenario) -> str | None:
     """Why "direct" (no proxy) has no figure for a scenario, or None."""
+    if scenario.kind == "slow":
+        return NO_PROXY_TO_ATTACK
     return NO_PROXY if scenario.kind == "idle" or scenario.capped else None
 
 
@@ -88,6 +100,7 @@ class Settings:
     settle: float  # seconds the idle connections sit before RSS is read
     rate: int | None = None  # offered requests/s of the latency scenario
     cap_cpus: float = CAPPED_CPUS  # CPUs per worker of each proxy in capped scenarios
+    attack_conns: int | None = None  # at most this many connections per slow-client attack
 
 
 def wrk_run(s: Settings, scenario: Scenario, port: int, seconds: float, paced: bool) -> wrk.WrkRun:
@@ -222,7 +235,16 @@ def measure_idle(s: Settings, scenario: Scenario, port: int, pids: Sequence[int]
     }
 
 
-MEASURES = {"wrk": measure_wrk, "latency": measure_latency, "idle": measure_idle}
+def measure_slow(s: Settings, scenario: Scenario, port: int, pids: Sequence[int]) -> dict[str, Any]:
+    return slowclients.measure(s, port, pids)
+
+
+MEASURES = {
+    "wrk": measure_wrk,
+    "latency": measure_latency,
+    "idle": measure_idle,
+    "slow": measure_slow,
+}
 
 
 def measure(s: Settings, scenario: Scenario, port: int, pids: Sequence[int]) -> dict[str, Any]:

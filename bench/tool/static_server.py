@@ -5,9 +5,14 @@ when NGINX is not installed (fastlb has no static backend of its own).
 
 Serves DIR/small and DIR/1m (any file in DIR by name) with Content-Length,
 keep-alive unless the request says `Connection: close`, 404 for anything
-else.  It is not NGINX (no sendfile, one process per worker, its own
-framing), so figures taken with it do not compare with runs in front of
-NGINX: the report says when it stood in.  It runs by path, without
+else.  /slow?after=S is the slow route of the slow-clients scenario: it
+answers (DIR/small's body, then closes) only after S seconds, or never if
+the client goes first; any request body is read and dropped.  With NGINX as
+the backend one copy of this server serves /slow alone, behind NGINX.
+
+It is not NGINX (no sendfile, one process per worker, its own framing),
+so figures taken with it do not compare with runs in front of NGINX: the
+report says when it stood in.  It runs by path, without
 importing bench, so that it starts fast and alone."""
 
 from __future__ import annotations
@@ -19,6 +24,48 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+SLOW_PATH = b"/slow"
+SLOW_DEFAULT_S = 15.0
+SLOW_MAX_S = 3600.0
+
+
+def slow_after(target: bytes) -> float | None:
+    """For /slow?after=S the seconds S (15 without a query), else None."""
+    path, _, query = target.partition(b"?")
+    if path != SLOW_PATH:
+        return None
+    for pair in query.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        if key == b"after":
+            try:
+                return min(SLOW_MAX_S, max(0.0, float(value)))
+            except ValueError:
+                break
+    return SLOW_DEFAULT_S
+
+
+def slow_response(body: bytes) -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    return head.encode() + body
+
+
+async def answer_slowly(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, after: float, response: bytes
+) -> None:
+    """Answer after `after` seconds unless the client closes first; read
+    (and drop) whatever it sends meanwhile."""
+
+    async def until_eof() -> None:
+        while await reader.read(65536):
+            pass
+
+    eof = asyncio.ensure_future(until_eof())
+    done, _ = await asyncio.wait({eof}, timeout=after)
+    if eof in done:
+        return
+    eof.cancel()
+    writer.write(response)
+    await writer.drain()
 
 
 def load(root: Path) -> dict[bytes, bytes]:
@@ -39,6 +86,8 @@ def load(root: Path) -> dict[bytes, bytes]:
 def make_handler(
     responses: dict[bytes, bytes],
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    slow = slow_response(responses.get(b"/small", b"").partition(b"\r\n\r\n")[2])
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -46,6 +95,10 @@ def make_handler(
                 line, _, rest = head.partition(b"\r\n")
                 parts = line.split()
                 target = parts[1] if len(parts) == 3 else b""
+                after = slow_after(target)
+                if after is not None:
+                    await answer_slowly(reader, writer, after, slow)
+                    break
                 writer.write(responses.get(target, NOT_FOUND))
                 await writer.drain()
                 if b"connection: close" in rest.lower():

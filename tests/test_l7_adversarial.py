@@ -190,6 +190,7 @@ def test_d1_stray_bytes_never_reach_other_clients(
     for t in threads:
         t.join(STRAY_SECONDS + 30)
     assert not any(t.is_alive() for t in threads)
+    print(f"stray bytes: {sum(counts)} responses in {STRAY_SECONDS} s, {len(wrong)} wrong")
     assert not wrong, (len(wrong), sum(counts), wrong[:10])
     assert sum(counts) > 17, counts
 

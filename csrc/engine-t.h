@@ -85,6 +85,8 @@ struct flb_worker {
 	struct flb_list dead;              /* closed this batch, to free */
 	struct flb_list waitq;             /* waiting for a pipe or buffer */
 	uint32_t nconns;
+	uint32_t conn_peak;                /* most connections since the last trim */
+	uint64_t trim_at;                  /* no memory trim before this (ms) */
 	uint32_t npaused_limit;            /* listener slots paused on limits */
 	uint8_t stopping;
 	uint64_t now_ms;                   /* loop time, monotonic */

@@ -32,6 +32,9 @@
  * connections closes or, for closes on other workers, from a short timer. */
 #define _GNU_SOURCE
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,6 +450,28 @@ static void worker_cleanup(struct flb_worker *w)
 	flb_obj_pool_free(&w->sbufs);
 }
 
+#define TRIM_MIN_PEAK 1024      /* connections: smaller crowds are not worth a trim */
+#define TRIM_EVERY_MS 1000
+
+/* Give memory back to the system after a crowd of connections left (an
+ * attack of slow clients, a spike): the pools keep only max_free idle
+ * objects, but what they free stays in the heap unless trimmed.  Once the
+ * worker's connections fall to half the most it had since the last trim
+ * (at least TRIM_MIN_PEAK), malloc_trim runs once, at most every
+ * TRIM_EVERY_MS.  w: the worker. */
+static void worker_trim(struct flb_worker *w)
+{
+	if (w->nconns > w->conn_peak)
+		w->conn_peak = w->nconns;
+	if (w->conn_peak < TRIM_MIN_PEAK || w->nconns > w->conn_peak / 2 || w->now_ms < w->trim_at)
+		return;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	w->conn_peak = w->nconns;
+	w->trim_at = w->now_ms + TRIM_EVERY_MS;
+}
+
 /* A worker thread: one epoll loop until stopped and drained.
  * arg: the struct flb_worker.  Returns NULL. */
 static void *worker_main(void *arg)
@@ -495,6 +520,7 @@ static void *worker_main(void *arg)
 		flb_timers_run(&w->timers, w->now_ms, w, TIMERS_PER_LOOP);
 		flb_conn_run_waiters(w);
 		flb_conn_free_dead(w);
+		worker_trim(w);
 		if (ctl)
 			worker_control(w);
 	}

@@ -302,6 +302,28 @@ static void put_ops(struct wr *w, const struct flb_h1_ops *ops)
 	}
 }
 
+/* Append "Content-Length: n\r\n" in plain decimal: the one value the
+ * parser accepted, written once however the sender spelled it (repeated
+ * lines, leading zeros), so the next hop cannot read another.
+ * w: the writer; n: the length. */
+static void put_length(struct wr *w, uint64_t n)
+{
+	char d[20];
+	int k = 0;
+
+	do
+		d[k++] = (char)('0' + n % 10);
+	while ((n /= 10) != 0);
+	if (room(w, 16 + (size_t)k + 2)) {
+		memcpy(w->p, "Content-Length: ", 16);
+		w->p += 16;
+		while (k)
+			*w->p++ = d[--k];
+		*w->p++ = '\r';
+		*w->p++ = '\n';
+	}
+}
+
 /* Append the Connection line for the next hop.  w: the writer;
  * upgrade: FLB_H1RW_I_UPGRADE was given; conn: enum flb_h1_conn. */
 static void put_conn(struct wr *w, int upgrade, int conn)
@@ -415,10 +437,13 @@ long flb_h1_rewrite_request(char *out, size_t cap, const struct flb_http_msg *ms
 
 	uint32_t drop = BIT(C_CONNECTION) | BIT(C_HOP);
 	int chunked = (msg->flags & FLB_HTTP_F_CHUNKED) != 0;
+	int clen = (msg->flags & FLB_HTTP_F_HAS_CL) != 0;
 	if (!upgrade)
 		drop |= BIT(C_UPGRADE);
 	if (chunked)
 		drop |= BIT(C_TENC); /* written again below, normalised */
+	if (clen)
+		drop |= BIT(C_CL);
 	if (f & FLB_H1RW_XFP)
 		drop |= BIT(C_XFP);
 	if (f & FLB_H1RW_XFH)
@@ -432,6 +457,8 @@ long flb_h1_rewrite_request(char *out, size_t cap, const struct flb_http_msg *ms
 		put_line(&w, "Host", 4, info->default_host, info->default_host_len);
 	if (chunked)
 		PUTS(&w, "Transfer-Encoding: chunked\r\n");
+	if (clen)
+		put_length(&w, (uint64_t)msg->content_length);
 	put_conn(&w, upgrade, info->conn);
 
 	if (f & FLB_H1RW_XFF) {
@@ -537,7 +564,11 @@ long flb_h1_rewrite_response(char *out, size_t cap, const struct flb_http_msg *m
 		drop |= BIT(C_BACKEND);
 	if (info->flags & FLB_H1RW_I_DECHUNK)
 		drop |= BIT(C_TENC);
+	if (msg->flags & FLB_HTTP_F_HAS_CL)
+		drop |= BIT(C_CL);
 	copy_headers(&w, msg, drop, conf->resp_ops, t, nt, 0, NULL, 0, &sn);
+	if (msg->flags & FLB_HTTP_F_HAS_CL)
+		put_length(&w, (uint64_t)msg->content_length);
 	put_conn(&w, upgrade, info->conn);
 	if (conf->flags & FLB_H1RW_VIA) {
 		if (msg->minor_version == 0)

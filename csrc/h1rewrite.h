@@ -16,8 +16,9 @@
  *        X-Forwarded-Proto with FLB_H1RW_XFP, X-Forwarded-Host with
  *        FLB_H1RW_XFH;
  *      - names of SET and REMOVE ops in conf->req_ops;
- *      Content-Length and Host pass unchanged, and a chunked request's
- *      Transfer-Encoding is written as exactly "chunked".  With no
+ *      Host passes unchanged; Content-Length is written once, in plain
+ *      decimal (after the copied lines), and a chunked request's
+ *      Transfer-Encoding as exactly "chunked".  With no
  *      Host (HTTP/1.0 client) "Host: default_host" is written, since the
  *      upstream request is HTTP/1.1.
  *   3. generated lines: Connection ("upgrade" with FLB_H1RW_I_UPGRADE, else

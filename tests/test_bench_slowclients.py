@@ -291,6 +291,9 @@ def test_the_scenario_is_registered_for_the_proxies() -> None:
     assert "forward proxy" in str(runner.why_not("pproxy", scenario, TOOLS))
     jobs = runner.plan(["fastlb", "haproxy", "nginx", "direct"], [scenario], 1, TOOLS)
     assert [n for _, _, n in jobs] == ["fastlb", "haproxy", "nginx"]
+    capped = SCENARIOS["slow-clients-capped"]
+    assert capped.kind == "slow" and capped.capped and not scenario.capped
+    assert "slow-clients-capped" in cli.ALL_SCENARIOS
 
 
 def test_attack_connections_by_preset() -> None:
@@ -311,7 +314,13 @@ def test_attack_connections_by_preset() -> None:
     assert 5 < runner.estimate_seconds(jobs, s) < 20  # quick stays short
 
 
-def slow_entry(name: str, round_no: int, baseline: float, under: dict[str, float]) -> Any:
+def slow_entry(
+    name: str,
+    round_no: int,
+    baseline: float,
+    under: dict[str, float],
+    scenario: str = "slow-clients",
+) -> Any:
     attacks = {
         a: {
             "ratio": ok / baseline, "ok_per_s": ok, "errors": 0, "requests": ok * 5,
@@ -323,7 +332,7 @@ def slow_entry(name: str, round_no: int, baseline: float, under: dict[str, float
     }  # fmt: skip
     result = {"requests_per_s": baseline, "ok_per_s": baseline, "attacks": attacks}
     result.update(slowclients.flatten(attacks))
-    return {"scenario": "slow-clients", "contender": name, "round": round_no, "result": result}
+    return {"scenario": scenario, "contender": name, "round": round_no, "result": result}
 
 
 def test_the_report_gives_ratios_and_the_bar() -> None:
@@ -352,6 +361,24 @@ def test_the_report_gives_ratios_and_the_bar() -> None:
     assert "fastlb does **not** meet the bar" in text and "`long-polls` 0.96x" in text
     assert "`slowloris`: 500 connections" in text and "timeout http-request 10s" in text
     assert "direct has no `slow-clients`" in text
+
+
+def test_the_capped_report_says_the_cap_and_judges_its_own_runs() -> None:
+    name = "slow-clients-capped"
+    runs = [slow_entry("fastlb", 1, 30_000, {"slowloris": 28_500, "stalled-bodies": 29_000,
+                                             "long-polls": 27_900}, name)]  # fmt: skip
+    info: dict[str, Any] = {
+        "machine": {"cpu": "CPU", "logical_cpus": 2, "usable_cpus": 2, "kernel": "L",
+                    "python": "3.11"},
+        "versions": {}, "backend": "NGINX", "nofile": 20_000, "missing": {}, "cannot": {},
+        "rate": {}, "contenders": ["fastlb"], "scenarios": [name],
+        "options": {"rounds": 1, "connections": 50, "duration": 5.0, "warmup": 1.0,
+                    "many_conns": 5000, "workers": 1, "cpus": None, "attack_conns": 500,
+                    "cap_cpus": 0.5},
+    }  # fmt: skip
+    text = report.render(info, runs)
+    assert "held to 0.5 CPU per worker" in text
+    assert "fastlb meets the bar" in text and "`long-polls` 0.93x" in text
 
 
 # ---------------------------------------------------------------- the slow route

@@ -380,7 +380,7 @@ def render(
         if scenario.kind == "slow":
             from bench.tool import slowreport  # it imports this module
 
-            text += slowreport.section(meds, names, info)
+            text += slowreport.section(meds, s, scenario.capped, names, info)
             continue
         if scenario.kind == "latency":
             text.append(latency_note(info))

@@ -71,6 +71,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         "slow",
         headline="worst_ratio",
     ),
+    # The same with each proxy held to a CPU budget (as l7-capped): then the
+    # proxy, not wrk, the backend and the attacker sharing the machine, sets
+    # the rate, and what the attack costs the proxy shows in the ratio.
+    Scenario(
+        slowclients.NAME + "-capped",
+        "L7 req/s under slow-client attacks, over req/s with none, proxy CPU capped",
+        "http",
+        "slow",
+        headline="worst_ratio",
+        capped=True,
+    ),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
 NAMES = tuple(BY_NAME)

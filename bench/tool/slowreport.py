@@ -46,8 +46,8 @@ def verdict(ratio: float | None) -> str:
     return "yes" if ratio >= BAR else "**no**"
 
 
-def rows(meds: Medians, names: Sequence[str], cap: int | None) -> list[str]:
-    here = meds.get(slowclients.NAME, {})
+def rows(meds: Medians, scenario: str, names: Sequence[str], cap: int | None) -> list[str]:
+    here = meds.get(scenario, {})
     lines = [HEAD, "|---|---|" + "---:|" * 9]
     for name in names:
         if name not in here:
@@ -74,9 +74,9 @@ def rows(meds: Medians, names: Sequence[str], cap: int | None) -> list[str]:
     return lines
 
 
-def fastlb_line(meds: Medians) -> str:
+def fastlb_line(meds: Medians, scenario: str) -> str:
     """Whether fastlb meets the bar under every attack."""
-    m = meds.get(slowclients.NAME, {}).get("fastlb")
+    m = meds.get(scenario, {}).get("fastlb")
     if not m:
         return ""
     got = {a.name: m.get(f"{a.name}.ratio") for a in ATTACKS}
@@ -117,11 +117,20 @@ def note(options: dict[str, Any], nofile: int) -> str:
     )
 
 
-def section(meds: Medians, names: Sequence[str], info: dict[str, Any]) -> list[str]:
+def section(
+    meds: Medians, scenario: str, capped: bool, names: Sequence[str], info: dict[str, Any]
+) -> list[str]:
     """The scenario's note, its table and the fastlb verdict."""
     options = info["options"]
-    table = "\n".join(rows(meds, names, options.get("attack_conns"))) + "\n"
-    out = [note(options, info["nofile"]), table]
-    if line := fastlb_line(meds):
+    table = "\n".join(rows(meds, scenario, names, options.get("attack_conns"))) + "\n"
+    out = [note(options, info["nofile"])]
+    if capped:
+        out.append(
+            f"Each proxy's process tree is held to {options.get('cap_cpus')} CPU per worker "
+            "(a cgroup CFS quota, as in `l7-capped`); wrk, the backend and the attacker are "
+            "not.\n"
+        )
+    out.append(table)
+    if line := fastlb_line(meds, scenario):
         out.append(line)
     return out

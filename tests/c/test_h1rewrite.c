@@ -131,6 +131,9 @@ static void test_passthrough(void)
 	REQ(&plain, &ri,
 	    "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n",
 	    "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n");
+	REQ(&plain, &ri,
+	    "POST /u HTTP/1.1\r\nContent-Length: 0005\r\nHost: h\r\nContent-Length: 5\r\n\r\n",
+	    "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n");
 	/* a chunked request is relayed as exactly "chunked" (h1proxy answers
 	 * 501 to any other coding before rewriting), after the other lines */
 	REQ(&plain, &ri,
@@ -403,7 +406,11 @@ static void test_response(void)
 	    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 12\r\nConnection: keep-alive, X-Hop\r\n"
 	    "Keep-Alive: timeout=5\r\nX-Hop: 1\r\nTrailer: X-Sum\r\nUpgrade: h2\r\nProxy-Connection: close\r\n"
 	    "TE: trailers\r\nServer: nginx\r\n\r\n",
-	    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 12\r\nServer: nginx\r\n\r\n");
+	    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nServer: nginx\r\nContent-Length: 12\r\n\r\n");
+	/* Content-Length is written once, in plain decimal, after the lines */
+	RESP(&plain, &si,
+	    "HTTP/1.1 200 OK\r\nContent-Length: 012\r\nContent-Length: 12\r\nX-A: 1\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 12\r\n\r\n");
 	/* HTTP/1.0 backend, empty reason, chunked passes */
 	si.conn = FLB_H1_CONN_CLOSE;
 	RESP(&plain, &si, "HTTP/1.0 404\r\nTransfer-Encoding: chunked\r\n\r\n",

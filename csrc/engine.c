@@ -451,7 +451,7 @@ static void worker_cleanup(struct flb_worker *w)
 }
 
 #define TRIM_MIN_PEAK 1024      /* connections: smaller crowds are not worth a trim */
-#define TRIM_EVERY_MS 1000
+#define TRIM_EVERY_MS 250
 
 /* Give memory back to the system after a crowd of connections left (an
  * attack of slow clients, a spike): the pools keep only max_free idle

@@ -1066,6 +1066,7 @@ static void linger_start(struct flb_worker *w, struct flb_conn *c)
 	side_clear(w, h, &h->rs);
 	side_clear(w, h, &h->rq);
 	sbuf_drop(w, &h->rcopy);
+	sbuf_drop(w, &h->park);
 	if (arm(w, c, LINGER_MS) == 0)
 		h1_update(w, c);
 }
@@ -1291,6 +1292,7 @@ static void send_error(struct flb_worker *w, struct flb_conn *c, int status)
 	h->fl |= H1F_LOCAL | H1F_SENT;
 	h->fl &= ~(H1F_INTERIM | H1F_TUNNEL);
 	h->rss = RSS_BODY;
+	h->wr_ms = w->now_ms;
 	if (arm_io(w, c) < 0)
 		return;
 	switch (side_pump(w, c, rs, -1, c->fd[0], 1)) {
@@ -1792,16 +1794,17 @@ static void read_head(struct flb_worker *w, struct flb_conn *c, int recv_first)
 		recv_first = 1;
 		msg_init(&msg, hdrs);
 		rc = flb_http_parse_request(rq->in->data, rq->len, h->last_len, H->set.max_head, &msg);
+		if (rc > 0 && h1_units(w, h) < 0) {
+			/* Parsed again when resumed (h1_resume). */
+			wait_res(w, c);
+			h1_update(w, c);
+			return;
+		}
 		if (rc > 0 || rc == FLB_HTTP_INVALID) {
 			flb_ctr_add(&w->c.requests, 1);
 			flb_ctr_add(&flb_conn_lsn_ctr(w, c)->requests, 1);
 		}
 		if (rc > 0) {
-			if (h1_units(w, h) < 0) {
-				wait_res(w, c);
-				h1_update(w, c);
-				return;
-			}
 			arm(w, c, 0);
 			on_request(w, c, &msg, (uint32_t)rc);
 			return;

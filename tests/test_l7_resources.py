@@ -261,6 +261,7 @@ def test_send_timeout_closes_a_client_that_does_not_read(origin: Origin) -> None
         try:
             s.sendall(build_request("GET", "/big?size=50000000"))
             # Never read: fastlb's writes block; after send_timeout it closes.
+            assert wait_for(lambda: e.stats()["total"]["bytes_out"] > 0, 10)
             assert wait_for(lambda: e.stats()["total"]["conn_active"] == 0, 10)
             assert buffers_used(e) == 0
         finally:

@@ -253,8 +253,9 @@ def one_attack(
     if not alive(pids):
         raise BenchError(f"the proxy exited during the {a.name} attack")
     released = wait_released(pids, fds_during, stats["held_at_stop"])
-    rss_after, fds_after = tree_rss(pids), tree_fds(pids)
+    fds_after = tree_fds(pids)
     after = fast_route(s, port, pids, RECOVERY_S, check=False)
+    rss_after = tree_rss(pids)  # once the run after it is over: memory fell back or not
     return {
         "connections": conns,
         "held": held["held"],

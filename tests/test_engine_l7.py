@@ -76,23 +76,6 @@ def origins() -> Any:
         o.stop()
 
 
-@pytest.fixture
-def proxy() -> Any:
-    """proxy(config dict) -> (host, port) of the started engine's listener
-    "web"; engines stopped at teardown."""
-    engines: list[Engine] = []
-
-    def make(data: dict[str, Any]) -> tuple[str, int]:
-        e = Engine(parse_config(data))
-        e.start()
-        engines.append(e)
-        return e.addresses()["web"]
-
-    yield make
-    for e in engines:
-        e.stop()
-
-
 # ----------------------------------------------------------------- configs
 
 

@@ -43,9 +43,6 @@ from adversarial import (
 from l7_backends import Bad, Client, Response, build_request
 from test_engine_l7 import cfg, check_error, pool
 
-from fastlb.config import parse_config
-from fastlb.engine import Engine
-
 # How long the many-clients stray-bytes test runs (seconds); 15 by hand.
 STRAY_SECONDS = float(os.environ.get("FASTLB_STRAY_SECONDS", "3"))
 
@@ -64,23 +61,6 @@ def backend() -> Any:
     yield make
     for b in made:
         b.stop()
-
-
-@pytest.fixture
-def proxy() -> Any:
-    """proxy(config dict) -> (host, port) of the started engine's listener
-    "web"; engines stopped at teardown."""
-    engines: list[Engine] = []
-
-    def make(data: dict[str, Any]) -> tuple[str, int]:
-        e = Engine(parse_config(data))
-        e.start()
-        engines.append(e)
-        return e.addresses()["web"]
-
-    yield make
-    for e in engines:
-        e.stop()
 
 
 def one(b: Backend, **kw: Any) -> dict[str, Any]:

@@ -88,14 +88,28 @@ def engine(data: dict[str, Any]) -> Iterator[Engine]:
         e.stop()
 
 
-def open_slow(addr: tuple[str, int], first: bytes, count: int = SLOW) -> list[socket.socket]:
-    """count connections that each send `first` and then nothing more."""
-    socks = []
-    for _ in range(count):
-        s = socket.create_connection(addr, timeout=5)
-        s.sendall(first)
-        socks.append(s)
-    return socks
+@contextlib.contextmanager
+def slow_clients(e: Engine, first: bytes, heads: int = 0) -> Iterator[list[socket.socket]]:
+    """SLOW connections to e's listener that each send `first` and then
+    nothing more, held inside fastlb (every one accepted, `heads` request
+    heads parsed) for the with block; then closed, after which every
+    connection and 16 KiB buffer must be released."""
+    addr = e.addresses()["web"]
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(SLOW):
+            s = socket.create_connection(addr, timeout=5)
+            s.sendall(first)
+            socks.append(s)
+        assert wait_for(lambda: e.stats()["total"]["conn_active"] >= SLOW, 10)
+        if heads:
+            assert wait_for(lambda: e.stats()["total"]["requests"] >= heads, 10)
+        yield socks
+    finally:
+        for s in socks:
+            s.close()
+    assert wait_for(lambda: e.stats()["total"]["conn_active"] == 0, 5)
+    assert buffers_used(e) == 0
 
 
 def served(addr: tuple[str, int], n: int = 40) -> list[int]:
@@ -112,81 +126,40 @@ def buffers_used(e: Engine) -> int:
     return int(e.stats()["total"]["bufs_used"])
 
 
-def settle(e: Engine, socks: list[socket.socket], want_requests: int) -> None:
-    """Wait until the engine has parsed want_requests heads (or, for
-    partial heads, accepted every connection) so the slow connections are
-    really inside fastlb before the measured requests start."""
-    assert wait_for(lambda: e.stats()["total"]["conn_active"] >= len(socks), 10)
-    if want_requests:
-        assert wait_for(lambda: e.stats()["total"]["requests"] >= want_requests, 10)
-
-
 def test_slowloris_partial_heads_do_not_starve(origin: Origin) -> None:
-    with engine(config(origin)) as e:
-        addr = e.addresses()["web"]
-        socks = open_slow(addr, b"GET /x HTTP/1.1\r\nHost: a\r\nX-Slow: ")
-        try:
-            settle(e, socks, 0)
-            assert served(addr) == [200] * 40
-            # A parked head holds no 16 KiB buffer.
-            assert wait_for(lambda: buffers_used(e) == 0, 5)
-            # The parked heads are intact: completing them gets answers.
-            for s in socks[:20]:
-                s.sendall(b"1\r\n\r\n")
-            for s in socks[:20]:
-                assert s.recv(64).startswith(b"HTTP/1.1 200 ")
-        finally:
-            for s in socks:
-                s.close()
-        assert wait_for(lambda: e.stats()["total"]["conn_active"] == 0, 5)
-        assert buffers_used(e) == 0
+    partial = b"GET /x HTTP/1.1\r\nHost: a\r\nX-Slow: "
+    with engine(config(origin)) as e, slow_clients(e, partial) as socks:
+        assert served(e.addresses()["web"]) == [200] * 40
+        # A parked head holds no 16 KiB buffer.
+        assert wait_for(lambda: buffers_used(e) == 0, 5)
+        # The parked heads are intact: completing them gets answers.
+        for s in socks[:20]:
+            s.sendall(b"1\r\n\r\n")
+        for s in socks[:20]:
+            assert s.recv(64).startswith(b"HTTP/1.1 200 ")
 
 
 def test_single_byte_heads_do_not_starve(origin: Origin) -> None:
-    with engine(config(origin)) as e:
-        addr = e.addresses()["web"]
-        socks = open_slow(addr, b"G")
-        try:
-            settle(e, socks, 0)
-            assert served(addr) == [200] * 40
-        finally:
-            for s in socks:
-                s.close()
+    with engine(config(origin)) as e, slow_clients(e, b"G"):
+        assert served(e.addresses()["web"]) == [200] * 40
 
 
 def test_stalled_request_bodies_do_not_starve(origin: Origin) -> None:
     head = build_request("POST", "/upload", headers=[("Content-Length", "1000")])
-    with engine(config(origin)) as e:
-        addr = e.addresses()["web"]
-        socks = open_slow(addr, head + b"x")
-        try:
-            settle(e, socks, SLOW)
-            assert served(addr) == [200] * 40
-            assert wait_for(lambda: buffers_used(e) == 0, 5)
-        finally:
-            for s in socks:
-                s.close()
-        assert wait_for(lambda: e.stats()["total"]["conn_active"] == 0, 5)
-        assert buffers_used(e) == 0
+    with engine(config(origin)) as e, slow_clients(e, head + b"x", heads=SLOW):
+        assert served(e.addresses()["web"]) == [200] * 40
+        assert wait_for(lambda: buffers_used(e) == 0, 5)
 
 
 def test_long_polls_do_not_starve_another_route(origin: Origin) -> None:
     slow = Origin("slow")
     try:
-        with engine(config(origin, slow)) as e:
-            addr = e.addresses()["web"]
-            socks = open_slow(addr, build_request("GET", "/slow/sleep?s=30"))
-            try:
-                settle(e, socks, SLOW)
-                assert wait_for(lambda: slow.request_count >= SLOW, 10)
-                assert served(addr) == [200] * 40
-                # Waiting for a response head holds no 16 KiB buffer.
-                assert wait_for(lambda: buffers_used(e) == 0, 5)
-            finally:
-                for s in socks:
-                    s.close()
-            assert wait_for(lambda: e.stats()["total"]["conn_active"] == 0, 5)
-            assert buffers_used(e) == 0
+        poll = build_request("GET", "/slow/sleep?s=30")
+        with engine(config(origin, slow)) as e, slow_clients(e, poll, heads=SLOW):
+            assert wait_for(lambda: slow.request_count >= SLOW, 10)
+            assert served(e.addresses()["web"]) == [200] * 40
+            # Waiting for a response head holds no 16 KiB buffer.
+            assert wait_for(lambda: buffers_used(e) == 0, 5)
     finally:
         slow.stop()
 

@@ -340,3 +340,28 @@ def test_d6_random_case_chunked(backend: Any, proxy: Any) -> None:
         assert answers(r, "/te"), (te, show(r))
     assert [q.header_all("Transfer-Encoding") for q in b.requests] == [["chunked"]] * len(spellings)
     assert b.bad == []
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [["5", "5"], ["0005"], ["05", "5"]],
+    ids=["repeated", "leading-zeros", "both"],
+)
+def test_d6_content_length_relayed_once_in_plain_decimal(
+    backend: Any, proxy: Any, lines: list[str]
+) -> None:
+    """The same class as D6: Content-Length spellings the parser accepts
+    (repeated equal lines, leading zeros) reach the server as one plain
+    value, so no server can read another length."""
+    b = backend()
+    addr = proxy(one(b))
+    head = "POST /cl HTTP/1.1\r\nHost: example.com\r\n"
+    head += "".join(f"Content-Length: {v}\r\n" for v in lines)
+    with Client(addr) as c:
+        c.send(head.encode() + b"\r\nhello")
+        r = c.read_response("POST")
+    assert b.bad == [], b.bad
+    assert answers(r, "/cl"), show(r)
+    (seen,) = b.requests
+    assert seen.header_all("Content-Length") == ["5"], seen.headers
+    assert seen.body == b"hello"

@@ -1,8 +1,9 @@
-"""Fixtures shared by the HTTP end-to-end tests (test_engine_l7.py,
-test_l7_adversarial.py)."""
+"""Fixtures shared by the end-to-end tests: `proxy` (an engine with one
+http listener "web") and `many_fds` (room for thousands of sockets)."""
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,3 +28,13 @@ def proxy() -> Iterator[Any]:
     yield make
     for e in engines:
         e.stop()
+
+
+@pytest.fixture(scope="module")
+def many_fds() -> None:
+    """Raise the soft RLIMIT_NOFILE to 20,000 (at most the hard limit) for a
+    module that opens thousands of sockets (pytest.mark.usefixtures)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 20000) if hard != resource.RLIM_INFINITY else 20000
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import resource
 import selectors
 import socket
 import subprocess
@@ -37,12 +36,7 @@ FASTLB_SITE = os.path.dirname(os.path.dirname(os.path.abspath(fastlb.__file__)))
 HOST = "127.0.0.1"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, 20000) if hard != resource.RLIM_INFINITY else 20000
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+pytestmark = pytest.mark.usefixtures("many_fds")
 
 
 # ---------------------------------------------------------------- backends

@@ -21,7 +21,6 @@ import hashlib
 import http.client
 import json
 import os
-import resource
 import socket
 import threading
 import time
@@ -48,13 +47,7 @@ from l7_backends import (
 from fastlb.config import parse_config
 from fastlb.engine import Engine
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, 20000) if hard != resource.RLIM_INFINITY else 20000
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+pytestmark = pytest.mark.usefixtures("many_fds")
 
 
 # ----------------------------------------------------------------- fixtures

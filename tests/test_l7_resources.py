@@ -17,7 +17,6 @@ that does not read its response is closed).  Only 127.0.0.1 is used."""
 from __future__ import annotations
 
 import contextlib
-import resource
 import select
 import socket
 import time
@@ -34,12 +33,7 @@ BUDGET = 64  # 16 KiB buffers per worker: 16 transactions' worth before the rewo
 SLOW = 200  # slow connections per test: 12 times what the budget held before
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, 8192) if hard != resource.RLIM_INFINITY else 8192
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+pytestmark = pytest.mark.usefixtures("many_fds")
 
 
 @pytest.fixture
